@@ -1,0 +1,1 @@
+"""Connectors for the systems of the simulated legacy estate."""

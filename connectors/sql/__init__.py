@@ -1,0 +1,1 @@
+"""Incremental SQL sources (PostgreSQL, MariaDB/MySQL, SQLite) through SQLAlchemy Core."""

@@ -1,0 +1,1 @@
+"""Customer 360: stream processors that keep a near-real-time view of every customer in Redis."""

@@ -1,0 +1,1 @@
+"""Channel-facing APIs of the customer 360."""

@@ -1,0 +1,186 @@
+"""Storage of the mobile BSS: subscribers keyed by MSISDN/subscriber id, and its tariff plans.
+
+The REST app (:mod:`legacy_sim.mobile_bss`) reads it; the estate builder and the change generator
+write it. Timestamps are naive UTC at second precision, as in the CRM.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal
+
+import sqlalchemy as sa
+
+from legacy_sim.catalogs import ACTIVE_TARIFF_CODES, MOBILE_TARIFFS
+from legacy_sim.db import bulk_insert, make_engine, utc_now_s
+from legacy_sim.people import PHONE_STYLES, Person, subscriber_id
+
+SubscriberStatus = Literal["ACTIVE", "SUSPENDED", "TERMINATED"]
+Row = dict[str, Any]
+
+metadata = sa.MetaData()
+subscriber = sa.Table(
+    "subscriber",
+    metadata,
+    sa.Column("subscriber_id", sa.String(20), primary_key=True),
+    sa.Column("msisdn", sa.String(32), nullable=False),
+    sa.Column("first_name", sa.String(80)),
+    sa.Column("last_name", sa.String(80)),
+    sa.Column("email", sa.String(120)),
+    sa.Column("birth_date", sa.Date),
+    sa.Column("customer_ref", sa.String(16), nullable=False),
+    sa.Column("billing_account_no", sa.String(16), nullable=False),
+    sa.Column("tariff_code", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("sim_iccid", sa.String(22), nullable=False),
+    sa.Column("imsi", sa.String(16), nullable=False),
+    sa.Column("contract_start", sa.Date, nullable=False),
+    sa.Column("last_modified", sa.DateTime, nullable=False),
+    sa.Index("ix_subscriber_modified", "last_modified", "subscriber_id"),
+)
+tariff = sa.Table(
+    "tariff",
+    metadata,
+    sa.Column("code", sa.String(16), primary_key=True),
+    sa.Column("name", sa.String(80), nullable=False),
+    sa.Column("monthly_fee", sa.Float, nullable=False),
+    sa.Column("data_gb", sa.Integer),
+    sa.Column("valid_from", sa.Date, nullable=False),
+    sa.Column("valid_to", sa.Date),
+    sa.Column("last_modified", sa.DateTime, nullable=False),
+)
+
+_TARIFF_WEIGHTS: Final = (30, 25, 15, 5, 8, 0, 12)  # over ACTIVE_TARIFF_CODES (business handled apart)
+
+
+def _pick_tariff(r: random.Random, business: bool) -> str:
+    if business and r.random() < 0.6:
+        return "T-BIZPRO"
+    if r.random() < 0.08:
+        return r.choice(("ALLIN16", "ALLIN18"))
+    return r.choices(ACTIVE_TARIFF_CODES, weights=_TARIFF_WEIGHTS)[0]
+
+
+def mobile_rows(p: Person) -> list[Row]:
+    """The subscriber rows of a person: one per SIM, ~8% of mobile customers have two."""
+    if not p.in_mobile:
+        return []
+    v = p.view("mobile")
+    r = random.Random(f"{p.seed}:{p.index}:mobile-rows")
+    phones = [p.mobile] if p.second_mobile is None else [p.mobile, p.second_mobile]
+    rows: list[Row] = []
+    for line, phone in enumerate(phones):
+        serial = 2 * p.index + line
+        roll = r.random()
+        status = "ACTIVE" if roll < 0.9 else ("SUSPENDED" if roll < 0.94 else "TERMINATED")
+        rows.append(
+            {
+                "subscriber_id": subscriber_id(p.index, line),
+                "msisdn": v.mobile if line == 0 else phone.format(r.choice(PHONE_STYLES)),
+                "first_name": v.given_name,
+                "last_name": v.family_name,
+                "email": v.email,
+                "birth_date": v.birth_date,
+                "customer_ref": p.mobile_customer_ref,
+                "billing_account_no": f"BA{p.index + 1:09d}",
+                "tariff_code": _pick_tariff(r, p.segment == "business"),
+                "status": status,
+                "sim_iccid": f"8949020{serial:012d}",
+                "imsi": f"26202{serial:010d}",
+                "contract_start": (v.created + timedelta(days=400 * line)).date(),
+                "last_modified": v.updated + timedelta(seconds=line),
+            }
+        )
+    return rows
+
+
+class MobileStore:
+    """Async access to the mobile BSS database (a SQLite file by default)."""
+
+    def __init__(self, dsn: str, *, clock: Callable[[], datetime] = utc_now_s) -> None:
+        self.engine = make_engine(dsn)
+        self._clock = clock
+
+    async def create_schema(self, *, drop_existing: bool = False) -> None:
+        async with self.engine.begin() as conn:
+            if drop_existing:
+                await conn.run_sync(metadata.drop_all)
+            await conn.run_sync(metadata.create_all)
+            await conn.execute(sa.delete(tariff))
+            await conn.execute(
+                sa.insert(tariff),
+                [
+                    {"code": t.code, "name": t.name, "monthly_fee": t.monthly_fee, "data_gb": t.data_gb,
+                     "valid_from": t.valid_from, "valid_to": t.valid_to, "last_modified": t.last_modified}
+                    for t in MOBILE_TARIFFS
+                ],
+            )
+
+    async def load(self, persons: Iterable[Person]) -> int:
+        rows = [row for p in persons for row in mobile_rows(p)]
+        await self.load_rows(rows)
+        return len(rows)
+
+    async def load_rows(self, rows: list[Row]) -> None:
+        if rows:
+            async with self.engine.begin() as conn:
+                await bulk_insert(conn, subscriber, rows)
+
+    async def add_person(self, p: Person) -> list[str]:
+        """Sign-up: insert the person's subscriber rows stamped with the current second."""
+        rows = mobile_rows(p)
+        now = self._clock().replace(microsecond=0)
+        for row in rows:
+            row.update(last_modified=now, status="ACTIVE", contract_start=now.date())
+        await self.load_rows(rows)
+        return [row["subscriber_id"] for row in rows]
+
+    async def update_subscriber(self, sub_id: str, **fields: Any) -> bool:
+        values = {**fields, "last_modified": self._clock().replace(microsecond=0)}
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(subscriber).where(subscriber.c.subscriber_id == sub_id).values(**values)
+            )
+        return bool(result.rowcount)
+
+    async def change_tariff(self, sub_id: str, tariff_code: str) -> bool:
+        return await self.update_subscriber(sub_id, tariff_code=tariff_code)
+
+    async def set_status(self, sub_id: str, status: SubscriberStatus) -> bool:
+        return await self.update_subscriber(sub_id, status=status)
+
+    async def list_subscribers(
+        self, *, offset: int, limit: int, modified_since: datetime | None = None
+    ) -> tuple[int, list[Row]]:
+        """(total matching, one page) ordered by (last_modified, subscriber_id)."""
+        where = [] if modified_since is None else [subscriber.c.last_modified >= modified_since]
+        async with self.engine.connect() as conn:
+            total = (
+                await conn.execute(sa.select(sa.func.count()).select_from(subscriber).where(*where))
+            ).scalar_one()
+            result = await conn.execute(
+                sa.select(subscriber).where(*where)
+                .order_by(subscriber.c.last_modified, subscriber.c.subscriber_id)
+                .offset(offset).limit(limit)
+            )
+            return int(total), [dict(r._mapping) for r in result]
+
+    async def get_subscriber(self, sub_id: str) -> Row | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(sa.select(subscriber).where(subscriber.c.subscriber_id == sub_id))
+            ).first()
+        return None if row is None else dict(row._mapping)
+
+    async def list_tariffs(self) -> list[Row]:
+        async with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in await conn.execute(sa.select(tariff).order_by(tariff.c.code))]
+
+    async def count(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(sa.select(sa.func.count()).select_from(subscriber))).scalar_one())
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

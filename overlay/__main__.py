@@ -1,0 +1,3 @@
+from overlay.cli.main import app
+
+app(prog_name="overlay")

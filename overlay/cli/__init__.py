@@ -1,0 +1,1 @@
+"""The ``overlay`` command line: one subcommand for every process."""

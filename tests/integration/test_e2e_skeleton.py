@@ -1,0 +1,118 @@
+"""The walking skeleton end to end, every stage a real process:
+
+CRM (SQL) → `overlay connectors run` → Kafka → `overlay worker customer-cache` → Redis →
+`overlay api` (TMF629) — a change in the legacy CRM is read back through the channel API.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from customer_cache.projection import customer_id_for
+from legacy_sim.crm_db import CrmStore
+from legacy_sim.estate import build_estate
+from overlay.infra.ports import free_port
+from tests.conftest import child_env
+from tests.integration.helpers import ChildProcess, eventually
+
+CUSTOMERS = "/tmf-api/customerManagement/v4/customer"
+
+
+@pytest.fixture
+async def pipeline(settings, redis_client, tmp_path):
+    manifest = await build_estate(settings.sim_dir, seed=7, customers=60)
+    port = free_port()
+    env = child_env(settings) | {"OVERLAY_API_PORT": str(port), "OVERLAY_LOG_LEVEL": "DEBUG"}
+    children = [
+        await ChildProcess(["worker", "customer-cache"], env, tmp_path / "worker.log").start(),
+        await ChildProcess(["connectors", "run", "crm"], env, tmp_path / "connectors.log").start(),
+        await ChildProcess(["api"], env, tmp_path / "api.log").start(),
+    ]
+    crm = CrmStore(manifest.crm_url(settings.sim_dir))
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+        try:
+            yield client, crm, children
+        finally:
+            await crm.dispose()
+            codes = {c.args[0]: await c.stop() for c in children}
+    assert all(code == 0 for code in codes.values()), codes
+
+
+async def test_crm_change_reaches_the_channel_api(pipeline):
+    client, crm, children = pipeline
+    worker, connectors, api = children
+    live = await crm.count(include_deleted=False)
+
+    async def all_listed() -> httpx.Response | None:
+        try:
+            r = await client.get(CUSTOMERS, params={"limit": 5})
+        except httpx.TransportError:
+            return None
+        return r if r.status_code in (200, 206) and int(r.headers["X-Total-Count"]) == live else None
+
+    first = await eventually(all_listed, 90, what=lambda: "snapshot visible in the API\n"
+                             + connectors.log()[-2000:] + worker.log()[-2000:] + api.log()[-2000:])
+    assert first.status_code == 206 and first.headers["X-Result-Count"] == "5"
+    assert {"id", "href", "name", "engagedParty", "@type"} <= set(first.json()[0])
+
+    health = await client.get("/health")
+    assert health.status_code == 200 and health.json() == {"status": "ok", "kafka": True, "redis": True}
+
+    # A change in the legacy CRM …
+    cust_no = "K00000003"
+    assert await crm.update_customer(cust_no, LAST_NM="Überall-Neumann")
+    customer_id = customer_id_for("crm", cust_no)
+
+    async def renamed() -> httpx.Response | None:
+        r = await client.get(f"{CUSTOMERS}/{customer_id}")
+        return r if r.status_code == 200 and r.json()["name"].endswith("Überall-Neumann") else None
+
+    # … is read back through the channel API.
+    changed = await eventually(renamed, 30, what=worker.describe("the change in the API"))
+    body = changed.json()
+    assert body["href"] == f"{CUSTOMERS}/{customer_id}"
+    source = {"name": "sourceRecord", "valueType": "string", "value": f"crm/{cust_no}"}
+    assert source in body["characteristic"]
+
+    # The event id travels connector → worker → API, in every structured log.
+    event_id = changed.headers["X-Event-Id"]
+    for child in (connectors, worker, api):
+        lines = [json.loads(line) for line in child.log().splitlines() if line.startswith("{")]
+        assert any(line.get("event_id") == event_id for line in lines), child.args
+
+    # A soft delete in the CRM removes the customer from the channel's view.
+    assert await crm.soft_delete_customer(cust_no)
+
+    async def gone() -> bool:
+        r = await client.get(f"{CUSTOMERS}/{customer_id}")
+        return r.status_code == 404 and r.json()["code"] == "NOT_FOUND"
+
+    await eventually(gone, 30, what=worker.describe("the delete in the API"))
+
+    # The personal data never appears in clear in any log.
+    for child in (connectors, worker, api):
+        assert "Überall-Neumann" not in child.log()
+
+
+async def test_health_is_503_without_redis(settings, tmp_path):
+    port = free_port()
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    env = child_env(settings) | {"OVERLAY_API_PORT": str(port), "OVERLAY_REDIS_URL": dead_redis}
+    api = await ChildProcess(["api"], env, tmp_path / "api.log").start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
+
+            async def answer() -> httpx.Response | None:
+                try:
+                    return await client.get("/health")
+                except httpx.TransportError:
+                    return None
+
+            r = await eventually(answer, 30, what=api.describe("the API to answer"))
+        assert r.status_code == 503
+        assert r.json() == {"status": "unavailable", "kafka": True, "redis": False}
+    finally:
+        await api.stop()
