@@ -9,7 +9,7 @@ moves CUST_CNTCT.UPD_TS, not CUST_MAST's, as in the real thing.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from legacy_sim import names
-from legacy_sim.db import bulk_insert, make_engine, utc_now_s
+from legacy_sim.db import SqlStore, bulk_insert
 from legacy_sim.people import Person, SystemView
 
 metadata = sa.MetaData()
@@ -154,22 +154,10 @@ def crm_rows(p: Person) -> CrmRows:
     return rows
 
 
-class CrmStore:
+class CrmStore(SqlStore):
     """Async access to the CRM database (SQLite by default, PostgreSQL or MariaDB by DSN)."""
 
-    def __init__(self, dsn: str, *, clock: Callable[[], datetime] = utc_now_s) -> None:
-        self.dsn = dsn
-        self.engine = make_engine(dsn)
-        self._clock = clock
-
-    def _now(self) -> datetime:
-        return self._clock().replace(microsecond=0)
-
-    async def create_schema(self, *, drop_existing: bool = False) -> None:
-        async with self.engine.begin() as conn:
-            if drop_existing:
-                await conn.run_sync(metadata.drop_all)
-            await conn.run_sync(metadata.create_all)
+    metadata = metadata
 
     async def load(self, persons: Iterable[Person]) -> int:
         """Bulk insert the CRM rows of ``persons`` in one transaction; returns CUST_MAST rows written."""
@@ -317,9 +305,6 @@ class CrmStore:
             query = query.where(CUST_MAST.c.DEL_FLG == "N")
         async with self.engine.connect() as conn:
             return int((await conn.execute(query)).scalar_one())
-
-    async def dispose(self) -> None:
-        await self.engine.dispose()
 
     # --- helpers --------------------------------------------------------------------------------
     @staticmethod

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import Table, event, insert
+from sqlalchemy import MetaData, Table, event, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
@@ -34,6 +34,29 @@ def make_engine(dsn: str) -> AsyncEngine:
 def utc_now_s() -> datetime:
     """Naive UTC now truncated to the second: the legacy systems' clock resolution."""
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+class SqlStore:
+    """What every simulated store shares: its engine, its (second-resolution) clock, its schema."""
+
+    metadata: ClassVar[MetaData]
+
+    def __init__(self, dsn: str, *, clock: Callable[[], datetime] = utc_now_s) -> None:
+        self.dsn = dsn
+        self.engine = make_engine(dsn)
+        self._clock = clock
+
+    def _now(self) -> datetime:
+        return self._clock().replace(microsecond=0)
+
+    async def create_schema(self, *, drop_existing: bool = False) -> None:
+        async with self.engine.begin() as conn:
+            if drop_existing:
+                await conn.run_sync(self.metadata.drop_all)
+            await conn.run_sync(self.metadata.create_all)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
 
 
 def parse_since(value: str | None) -> datetime | None:

@@ -7,7 +7,7 @@ what the XML API filters on.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from legacy_sim.catalogs import FIXED_BY_CODE, TV_CODES, broadband_codes
-from legacy_sim.db import bulk_insert, make_engine, utc_now_s
+from legacy_sim.db import SqlStore, bulk_insert
 from legacy_sim.people import Person
 from legacy_sim.serviceability import serviceability
 
@@ -86,21 +86,10 @@ def fixed_rows(p: Person) -> tuple[Row, list[Row]] | None:
     return customer, products
 
 
-class FixedTvStore:
+class FixedTvStore(SqlStore):
     """Async access to the fixed/TV BSS database (a SQLite file by default)."""
 
-    def __init__(self, dsn: str, *, clock: Callable[[], datetime] = utc_now_s) -> None:
-        self.engine = make_engine(dsn)
-        self._clock = clock
-
-    def _now(self) -> datetime:
-        return self._clock().replace(microsecond=0)
-
-    async def create_schema(self, *, drop_existing: bool = False) -> None:
-        async with self.engine.begin() as conn:
-            if drop_existing:
-                await conn.run_sync(metadata.drop_all)
-            await conn.run_sync(metadata.create_all)
+    metadata = metadata
 
     async def load(self, persons: Iterable[Person]) -> int:
         customers: list[Row] = []
@@ -216,8 +205,6 @@ class FixedTvStore:
         async with self.engine.connect() as conn:
             return int((await conn.execute(sa.select(sa.func.count()).select_from(fx_customer))).scalar_one())
 
-    async def dispose(self) -> None:
-        await self.engine.dispose()
 
 
 async def _next_product_id(conn: AsyncConnection) -> int:

@@ -7,14 +7,14 @@ write it. Timestamps are naive UTC at second precision, as in the CRM.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 import sqlalchemy as sa
 
 from legacy_sim.catalogs import ACTIVE_TARIFF_CODES, MOBILE_TARIFFS
-from legacy_sim.db import bulk_insert, make_engine, utc_now_s
+from legacy_sim.db import SqlStore, bulk_insert
 from legacy_sim.people import PHONE_STYLES, Person, subscriber_id
 
 SubscriberStatus = Literal["ACTIVE", "SUSPENDED", "TERMINATED"]
@@ -96,18 +96,14 @@ def mobile_rows(p: Person) -> list[Row]:
     return rows
 
 
-class MobileStore:
+class MobileStore(SqlStore):
     """Async access to the mobile BSS database (a SQLite file by default)."""
 
-    def __init__(self, dsn: str, *, clock: Callable[[], datetime] = utc_now_s) -> None:
-        self.engine = make_engine(dsn)
-        self._clock = clock
+    metadata = metadata
 
     async def create_schema(self, *, drop_existing: bool = False) -> None:
+        await super().create_schema(drop_existing=drop_existing)
         async with self.engine.begin() as conn:
-            if drop_existing:
-                await conn.run_sync(metadata.drop_all)
-            await conn.run_sync(metadata.create_all)
             await conn.execute(sa.delete(tariff))
             await conn.execute(
                 sa.insert(tariff),
@@ -131,14 +127,14 @@ class MobileStore:
     async def add_person(self, p: Person) -> list[str]:
         """Sign-up: insert the person's subscriber rows stamped with the current second."""
         rows = mobile_rows(p)
-        now = self._clock().replace(microsecond=0)
+        now = self._now()
         for row in rows:
             row.update(last_modified=now, status="ACTIVE", contract_start=now.date())
         await self.load_rows(rows)
         return [row["subscriber_id"] for row in rows]
 
     async def update_subscriber(self, sub_id: str, **fields: Any) -> bool:
-        values = {**fields, "last_modified": self._clock().replace(microsecond=0)}
+        values = {**fields, "last_modified": self._now()}
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 sa.update(subscriber).where(subscriber.c.subscriber_id == sub_id).values(**values)
@@ -182,5 +178,3 @@ class MobileStore:
         async with self.engine.connect() as conn:
             return int((await conn.execute(sa.select(sa.func.count()).select_from(subscriber))).scalar_one())
 
-    async def dispose(self) -> None:
-        await self.engine.dispose()

@@ -36,9 +36,9 @@ class Cleanup(StrEnum):
 
 _WEEK_MS = str(7 * 24 * 3600 * 1000)
 
-# A compacted topic keeps the latest record per key; deletes travel as envelopes with
-# operation=delete (not tombstones) so consumers see them, and stay a day before compaction may
-# drop them once a key is removed for good.
+# A compacted topic keeps the latest record per key. Deletes travel as envelopes with
+# operation=delete, not as tombstones, so every consumer sees them and the deletion stays the key's
+# last record; delete.retention.ms only bounds real tombstones (e.g. an operator's purge).
 _COMPACT_CONFIG = {
     "cleanup.policy": "compact",
     "min.compaction.lag.ms": "60000",

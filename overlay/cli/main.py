@@ -1,4 +1,4 @@
-"""``overlay``: start infrastructure, the legacy estate, connectors, workers, the API and benchmarks."""
+"""overlay: start infrastructure, the legacy estate, connectors, workers, the API and benchmarks."""
 
 from __future__ import annotations
 
