@@ -48,6 +48,10 @@ class Endpoints(BaseModel):
     backend_tv: str
     backend_partner: str
 
+    def as_env(self) -> dict[str, str]:
+        """Every address as ``OVERLAY_SIM_<NAME>``: what deploy/connectors/demo.yaml reads."""
+        return {f"OVERLAY_SIM_{name.upper()}": str(value) for name, value in self.model_dump().items()}
+
 
 class ServeOptions(BaseModel):
     host: str = "127.0.0.1"

@@ -57,6 +57,7 @@ async def _wait_for_api(url: str, timeout: float) -> bool:
 
 async def run_demo(customers: int, change_rate: float) -> int:
     from legacy_sim.estate import build_estate
+    from legacy_sim.serve import load_endpoints
 
     s = get_settings()
     sim_dir = s.sim_dir
@@ -82,6 +83,7 @@ async def run_demo(customers: int, change_rate: float) -> int:
                 Child("legacy-estate", _overlay("sim", "serve", "--data-dir", str(sim_dir)), env)
             )
             await _wait_for_file(endpoints.exists, 60)
+            env |= load_endpoints(sim_dir).as_env()
             await supervisor.start(Child("customer-cache", _overlay("worker", "customer-cache"), env))
             await supervisor.start(Child("connectors", _overlay("connectors", "run"), env))
             await supervisor.start(Child("api", _overlay("api"), env))
@@ -103,12 +105,15 @@ async def run_demo(customers: int, change_rate: float) -> int:
 
 
 def _print_where_to_look(api: str, stack: LocalStack, endpoints: Path, healthy: bool) -> None:
+    s = get_settings()
     state = "[green]healthy[/]" if healthy else "[red]not healthy yet[/] (see the logs)"
     console.print(
         f"\n[bold]Overlay demo is running[/] — API {state}\n"
         f"  Customers (TMF629)  {api}/tmf-api/customerManagement/v4/customer?limit=5\n"
         f"  API docs            {api}/docs\n"
         f"  Health              {api}/health\n"
+        f"  Connectors          overlay connectors status  (http://{s.connectors_host}:{s.connectors_port}/status"
+        ", /metrics)\n"
         f"  Kafka               {stack.bootstrap}\n"
         f"  Redis               {stack.redis_url}\n"
         f"  Legacy estate       {endpoints} (CRM database, BSS and back-end addresses)\n"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 import phonenumbers
 
@@ -19,11 +20,47 @@ class NormalizationError(ValueError):
     """A value that cannot be brought into canonical form; the message says which and why."""
 
 
+_PUNCTUATION = re.compile(r"[\s\-()./]")
+_PLAIN = re.compile(r"\+?\d+")
+
+
+@lru_cache(maxsize=64)
+def _calling_code(region: str) -> str:
+    return str(phonenumbers.country_code_for_region(region.upper()))
+
+
+def _fast_e164(text: str, region: str) -> str | None:
+    """The common legacy spellings without the (slow) full parser; None when unsure.
+
+    Only the shapes that carry the default region's own country code (``+CC…``, ``00CC…``, bare
+    ``CC…``) or a trunk 0. Anything else goes through :mod:`phonenumbers`.
+    """
+    compact = _PUNCTUATION.sub("", text)
+    if not _PLAIN.fullmatch(compact):
+        return None
+    code = _calling_code(region)
+    if compact.startswith("+"):
+        digits = compact[1:]
+    elif compact.startswith("00"):
+        digits = compact[2:]
+    elif compact.startswith("0"):
+        digits = code + compact[1:]
+    else:  # bare international digits, as the full parser would read them first
+        digits = compact
+    national = digits[len(code):]
+    if not digits.startswith(code) or national.startswith("0") or not 5 <= len(national) <= 13:
+        return None
+    return "+" + digits
+
+
 def phone_e164(raw: str, default_region: str = "DE") -> str:
     """``0151 2345 6789``, ``0049-151-23456789``, ``(0151) 23456789``, ``4915123456789`` → E.164."""
     text = raw.strip()
     if not text:
         raise NormalizationError("empty phone number")
+    fast = _fast_e164(text, default_region)
+    if fast is not None:
+        return fast
     digits = re.sub(r"[^\d+]", "", text)
     if digits.startswith("00"):
         digits = "+" + digits[2:]
@@ -57,7 +94,7 @@ def clean_name(raw: str | None) -> str | None:
     if not value:
         return None
     if value.isupper() or value.islower():
-        value = "-".join(part.capitalize() for part in value.title().split("-"))
+        value = value.title()
     return value
 
 

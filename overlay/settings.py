@@ -30,6 +30,15 @@ class Settings(BaseSettings):
     topic_partitions: int = Field(6, ge=1, description="Partitions of the canonical topics.")
     topic_replication: int = Field(1, ge=1, description="Replication factor of every topic.")
 
+    # --- connectors --------------------------------------------------------------------------
+    connectors_config: Path = Field(
+        Path("deploy/connectors/demo.yaml"), description="YAML file listing the connectors to run."
+    )
+    connectors_host: str = "127.0.0.1"
+    connectors_port: int = Field(
+        8081, ge=0, le=65535, description="Status, Prometheus metrics and webhook receivers."
+    )
+
     # --- stream processors (faust) -----------------------------------------------------------
     worker_session_timeout_s: float = Field(10.0, gt=0)
     worker_heartbeat_interval_s: float = Field(1.0, gt=0)

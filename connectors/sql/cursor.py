@@ -13,6 +13,7 @@ is a harmless duplicate for version-guarded consumers, never a loss.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -41,10 +42,16 @@ class SqlCursor(BaseModel):
 
 
 class WindowDeduplicator:
-    """Remembers (key → modified-at, fingerprint) of rows emitted inside the overlap window."""
+    """Remembers (key → modified-at, fingerprint) of rows emitted inside the overlap window.
+
+    Keys are also bucketed by modified-at on a heap, so pruning costs only what it forgets: a
+    snapshot of rows sharing one timestamp is pruned once, not rescanned on every page.
+    """
 
     def __init__(self) -> None:
         self._seen: dict[str, tuple[datetime, str]] = {}
+        self._by_time: dict[datetime, set[str]] = {}
+        self._times: list[datetime] = []
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -53,10 +60,23 @@ class WindowDeduplicator:
         return self._seen.get(key) != (modified_at, fingerprint)
 
     def remember(self, key: str, modified_at: datetime, fingerprint: str) -> None:
+        previous = self._seen.get(key)
+        if previous is not None and previous[0] != modified_at:
+            self._by_time.get(previous[0], set()).discard(key)
         self._seen[key] = (modified_at, fingerprint)
+        bucket = self._by_time.get(modified_at)
+        if bucket is None:
+            bucket = self._by_time[modified_at] = set()
+            heapq.heappush(self._times, modified_at)
+        bucket.add(key)
 
     def prune(self, horizon: datetime | None) -> None:
         """Forget rows older than ``horizon``: no poll reads them again."""
         if horizon is None:
             return
-        self._seen = {k: v for k, v in self._seen.items() if v[0] >= horizon}
+        while self._times and self._times[0] < horizon:
+            moment = heapq.heappop(self._times)
+            for key in self._by_time.pop(moment, set()):
+                seen = self._seen.get(key)
+                if seen is not None and seen[0] == moment:
+                    del self._seen[key]

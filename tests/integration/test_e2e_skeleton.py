@@ -1,6 +1,7 @@
 """The walking skeleton end to end, every stage a real process:
 
-CRM (SQL) → `overlay connectors run` → Kafka → `overlay worker customer-cache` → Redis →
+CRM (SQL) → `overlay connectors run crm` (deploy/connectors/demo.yaml) →
+Kafka → `overlay worker customer-cache` → Redis →
 `overlay api` (TMF629) — a change in the legacy CRM is read back through the channel API.
 """
 
@@ -14,6 +15,7 @@ import pytest
 from customer_cache.projection import customer_id_for
 from legacy_sim.crm_db import CrmStore
 from legacy_sim.estate import build_estate
+from legacy_sim.serve import ServeOptions, serve
 from overlay.infra.ports import free_port
 from tests.conftest import child_env
 from tests.integration.helpers import ChildProcess, eventually
@@ -24,8 +26,18 @@ CUSTOMERS = "/tmf-api/customerManagement/v4/customer"
 @pytest.fixture
 async def pipeline(settings, redis_client, tmp_path):
     manifest = await build_estate(settings.sim_dir, seed=7, customers=60)
-    port = free_port()
-    env = child_env(settings) | {"OVERLAY_API_PORT": str(port), "OVERLAY_LOG_LEVEL": "DEBUG"}
+    async with serve(settings.sim_dir, ServeOptions()) as estate:
+        assert estate.endpoints is not None
+        port = free_port()
+        env = child_env(settings) | estate.endpoints.as_env() | {
+            "OVERLAY_API_PORT": str(port), "OVERLAY_LOG_LEVEL": "DEBUG",
+            "OVERLAY_CONNECTORS_PORT": str(free_port()),
+        }
+        async for item in _pipeline(settings, manifest, env, port, tmp_path):
+            yield item
+
+
+async def _pipeline(settings, manifest, env, port, tmp_path):
     children = [
         await ChildProcess(["worker", "customer-cache"], env, tmp_path / "worker.log").start(),
         await ChildProcess(["connectors", "run", "crm"], env, tmp_path / "connectors.log").start(),

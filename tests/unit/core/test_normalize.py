@@ -33,3 +33,25 @@ def test_names():
     assert normalize.clean_name("Jürgen") == "Jürgen"
     assert normalize.clean_name("   ") is None
     assert normalize.fold_name("Müller") == normalize.fold_name("MUELLER") == "mueller"
+
+
+def test_shouting_names_become_title_case():
+    assert normalize.clean_name("JÜRGEN MÜLLER") == "Jürgen Müller"
+    assert normalize.clean_name("hans-peter o'brien") == "Hans-Peter O'Brien"
+
+
+def test_every_estate_phone_format_normalises_to_the_true_number():
+    from legacy_sim.people import PHONE_STYLES, person
+
+    for i in range(200):
+        phone = person(11, i).mobile
+        for style in PHONE_STYLES:
+            assert normalize.phone_e164(phone.format(style)) == phone.e164, style
+
+
+@pytest.mark.parametrize("raw", ["+49 (0)30 1234567", "+43 1 234567", "0043 1 234567", "+1 212 555 0100"])
+def test_unusual_shapes_still_go_through_the_full_parser(raw):
+    import phonenumbers
+
+    expected = phonenumbers.format_number(phonenumbers.parse(raw, "DE"), phonenumbers.PhoneNumberFormat.E164)
+    assert normalize.phone_e164(raw) == expected

@@ -1,1 +1,0 @@
-"""Connectors for the systems of the simulated legacy estate."""

@@ -1,0 +1,1 @@
+"""Declarative mapping from raw source records to canonical entities (YAML-configured)."""
