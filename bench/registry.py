@@ -10,6 +10,7 @@ from bench.common import emit
 
 BENCHMARKS: dict[str, str] = {
     "publish": "bench.publish",
+    "ingest": "bench.ingest",
 }
 
 

@@ -23,8 +23,10 @@ class Expected:
 class ConformanceCase(abc.ABC):
     """One connector under test, with the source it reads.
 
-    The kit calls :meth:`start` once per test with a fresh folder, then uses the YAML from
-    :meth:`config_yaml`; everything else describes or changes the source.
+    The kit calls :meth:`start` once per test with a fresh, existing folder (and :meth:`stop`
+    afterwards, even when :meth:`start` failed half-way), then uses the YAML from
+    :meth:`config_yaml`; everything else describes or changes the source. The YAML must be
+    self-contained (no ``${VAR}`` the test process and the connectors process would not both have).
     """
 
     connector: str
@@ -50,11 +52,15 @@ class ConformanceCase(abc.ABC):
 
     async def push(self, base_url: str) -> None:  # noqa: B027 - pull sources have nothing to push
         """Push sources: send the initial data to the running connectors process at ``base_url``
-        (retrying until accepted). Pull sources: nothing."""
+        (retrying until accepted). Pull sources: nothing.
+
+        The resume test kills and restarts the process while this runs: retry on connection errors
+        and 503 until every request was answered 202 (at-least-once, as a real sender would)."""
 
     @abc.abstractmethod
     async def change(self, base_url: str) -> Expected:
-        """Change one record in the source; return what must then appear."""
+        """Change one record in the source; return what must then appear (with a ``check`` that only
+        the changed version passes, so the snapshot's event of the same key does not count)."""
 
     @abc.abstractmethod
     async def bad_record(self, base_url: str) -> str:

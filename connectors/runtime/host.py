@@ -52,7 +52,8 @@ class ConnectorHost:
         async with EventPublisher.create(self.settings) as publisher:
             offsets = OffsetStore(publisher, self.settings)
             runners = [
-                ConnectorRunner(c.config, src, c.compiled, publisher, offsets, st, self.options)
+                ConnectorRunner(c.config, src, c.compiled, publisher, offsets, st, self.options,
+                                self.settings)
                 for c, src, st in zip(self._loaded, self.sources, self.statuses, strict=True)
             ]
             if self._serve_http:

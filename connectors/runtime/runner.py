@@ -23,11 +23,13 @@ from typing import Any
 from connectors.mapping.engine import CompiledStream
 from connectors.mapping.errors import MappingError
 from connectors.offsets import OffsetStore
+from connectors.runtime.reconcile import reconcile_stream
 from connectors.runtime.status import ConnectorState, ConnectorStatus
 from connectors.sources.base import Checkpoint, Source, SourceConfig, SourceRecord, StreamConfig
 from overlay.events import ChangeEvent
 from overlay.kafka import EventPublisher
 from overlay.logging import get_logger
+from overlay.settings import Settings, get_settings
 from overlay.topics import DEAD_LETTER
 
 log = get_logger(__name__)
@@ -53,6 +55,7 @@ class ConnectorRunner:
         offsets: OffsetStore,
         status: ConnectorStatus,
         options: RunOptions = RunOptions(),
+        settings: Settings | None = None,
     ) -> None:
         self.config = config
         self.source = source
@@ -61,6 +64,7 @@ class ConnectorRunner:
         self._publisher = publisher
         self._offsets = offsets
         self._options = options
+        self._settings = settings or get_settings()
         self._states: dict[str, dict[str, Any]] = {}
         self._commit_lock = asyncio.Lock()
 
@@ -72,8 +76,11 @@ class ConnectorRunner:
         self.status.state = ConnectorState.SNAPSHOT if snapshot else ConnectorState.RUNNING
         log.info("connector.start", connector=self.config.name, snapshot=snapshot,
                  streams=[s.name for s in self.config.streams])
+        tasks = [self._run_stream(s) for s in self.config.streams]
+        if not self._options.once:
+            tasks += [self._reconcile_periodically(s) for s in self.config.streams if s.reconcile_every_s]
         try:
-            await asyncio.gather(*(self._run_stream(s) for s in self.config.streams))
+            await asyncio.gather(*tasks)
         finally:
             self.status.state = ConnectorState.STOPPED
             log.info("connector.stop", connector=self.config.name)
@@ -104,14 +111,31 @@ class ConnectorRunner:
                 return
             await asyncio.sleep(self.config.poll_interval_s)
 
+    async def _reconcile_periodically(self, stream: StreamConfig) -> None:
+        """Hard deletes: compare published keys with the source's, every ``reconcile_every_s``."""
+        if not callable(getattr(self.source, "keys", None)):
+            log.warning("connector.cannot_reconcile", connector=self.config.name, stream=stream.name,
+                        reason=f"a {self.config.type} source cannot list its keys")
+            return
+        assert stream.reconcile_every_s is not None
+        while True:
+            await asyncio.sleep(stream.reconcile_every_s)
+            try:
+                await reconcile_stream(stream, self.source, self.config.source_system,  # type: ignore[arg-type]
+                                       self._publisher, self._settings)
+            except Exception as exc:
+                log.warning("connector.reconcile_failed", connector=self.config.name, stream=stream.name,
+                            error=f"{type(exc).__name__}: {exc}"[:300])
+
     async def _one_pass(self, stream: StreamConfig) -> None:
         compiled = self.compiled[stream.name]
         pending: list[asyncio.Future[Any]] = []
         buffer: list[ChangeEvent[Any]] = []
         state = self._states.get(stream.name, {})
-        debug = log.isEnabledFor(logging.DEBUG)
+        debug = logging.getLogger(__name__).isEnabledFor(logging.DEBUG)
         async for item in self.source.read(stream, state):
             if isinstance(item, SourceRecord):
+                self.status.read(stream.name)
                 try:
                     events = compiled.build(item.data, observed_at=datetime.now(UTC))
                 except MappingError as exc:

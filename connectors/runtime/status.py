@@ -24,6 +24,7 @@ class ConnectorState(StrEnum):
 
 class StreamStatusView(BaseModel):
     name: str
+    read: int
     records: int
     dead_letters: int
     records_per_s: float
@@ -89,7 +90,10 @@ class _Rate:
 @dataclass
 class StreamStatus:
     name: str
+    read: int = 0
+    """Source records read."""
     records: int = 0
+    """Canonical events published (a source record may give several, or none)."""
     dead_letters: int = 0
     estimate: int | None = None
     caught_up: bool = False
@@ -117,6 +121,9 @@ class ConnectorStatus:
         s.records += count
         s.rate.add(s.records)
         self._metrics.records.labels(self.name, stream).inc(count)
+
+    def read(self, stream: str, count: int = 1) -> None:
+        self.streams[stream].read += count
 
     def dead_letter(self, stream: str) -> None:
         self.streams[stream].dead_letters += 1
@@ -147,7 +154,7 @@ class ConnectorStatus:
 
     def view(self) -> ConnectorStatusView:
         streams = [
-            StreamStatusView(name=s.name, records=s.records, dead_letters=s.dead_letters,
+            StreamStatusView(name=s.name, read=s.read, records=s.records, dead_letters=s.dead_letters,
                              records_per_s=s.rate.value(), estimate=s.estimate, caught_up=s.caught_up)
             for s in self.streams.values()
         ]

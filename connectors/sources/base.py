@@ -32,6 +32,10 @@ class StreamConfig(BaseModel):
     outputs: list[OutputSpec] = Field(
         min_length=1, description="The canonical entities each raw record of this stream becomes."
     )
+    reconcile_every_s: float | None = Field(
+        None, gt=0, description="Find rows deleted for good (no soft-delete flag) this often, by comparing "
+        "the source's keys with the published ones; sources that can list their keys only (sql).",
+    )
 
 
 class SourceConfig(BaseModel):

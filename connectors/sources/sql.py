@@ -156,7 +156,7 @@ class _Memory:
         return state.high_water is not None and state.high_water >= self.committed.high_water
 
     def on_commit(
-        self, rows: list[tuple[str, datetime, str]], high_water: datetime | None, overlap: timedelta
+        self, rows: list[tuple[str, datetime, int]], high_water: datetime | None, overlap: timedelta
     ) -> Callable[[], Awaitable[None]]:
         """The checkpoint's on_commit: remember the page's rows once they are durable."""
 
@@ -285,7 +285,7 @@ class SqlSource(Source[SqlSourceConfig]):
                 raise
             if not rows:
                 return
-            emitted: list[tuple[str, datetime, str]] = []
+            emitted: list[tuple[str, datetime, int]] = []
             for row in rows:
                 key = self._key(spec, shape, row)
                 modified = self._zone.to_utc(row[shape.cursor.name])

@@ -12,9 +12,7 @@ is a harmless duplicate for version-guarded consumers, never a loss.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
-import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,9 +20,13 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
-def row_fingerprint(row: Mapping[str, Any]) -> str:
-    body = json.dumps(row, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.blake2b(body.encode(), digest_size=12).hexdigest()
+def row_fingerprint(row: Mapping[str, Any]) -> int:
+    """A content fingerprint for the in-process de-duplication memory (never persisted, so the
+    process-salted built-in hash is fine, and twenty times cheaper than hashing a JSON dump)."""
+    try:
+        return hash(tuple(row.items()))
+    except TypeError:  # an unhashable value (a JSON/array column): hash its text instead
+        return hash(repr(sorted(row.items(), key=lambda item: item[0])))
 
 
 class SqlCursor(BaseModel):
@@ -49,17 +51,17 @@ class WindowDeduplicator:
     """
 
     def __init__(self) -> None:
-        self._seen: dict[str, tuple[datetime, str]] = {}
+        self._seen: dict[str, tuple[datetime, int]] = {}
         self._by_time: dict[datetime, set[str]] = {}
         self._times: list[datetime] = []
 
     def __len__(self) -> int:
         return len(self._seen)
 
-    def is_new(self, key: str, modified_at: datetime, fingerprint: str) -> bool:
+    def is_new(self, key: str, modified_at: datetime, fingerprint: int) -> bool:
         return self._seen.get(key) != (modified_at, fingerprint)
 
-    def remember(self, key: str, modified_at: datetime, fingerprint: str) -> None:
+    def remember(self, key: str, modified_at: datetime, fingerprint: int) -> None:
         previous = self._seen.get(key)
         if previous is not None and previous[0] != modified_at:
             self._by_time.get(previous[0], set()).discard(key)

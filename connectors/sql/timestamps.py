@@ -15,9 +15,12 @@ class NaiveZone:
 
     def __init__(self, zone: tzinfo = UTC) -> None:
         self.zone = zone
+        self._is_utc = zone is UTC
 
     def to_utc(self, value: Any) -> datetime:
         """A cursor value read from the database as aware UTC (dates count as midnight)."""
+        if type(value) is datetime and value.tzinfo is None and self._is_utc:
+            return value.replace(tzinfo=UTC)  # the common case, without the general conversion
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
         if isinstance(value, date) and not isinstance(value, datetime):
