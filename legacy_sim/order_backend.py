@@ -35,6 +35,10 @@ class RequestLogEntry(BaseModel):
     orderId: str | None
 
 
+def _iso_ms(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _error(status: int, message: str, retry_after: int | None = None) -> JSONResponse:
     headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
     return JSONResponse({"error": message, "status": status}, status, headers=headers)
@@ -57,6 +61,7 @@ def create_order_backend(
     orders = book or OrderBook(system_name, progress_seconds=progress_seconds)
     injector = faults or FaultInjector()
     log: deque[RequestLogEntry] = deque(maxlen=log_limit)
+    raw_orders: list[dict[str, Any]] = []  # listed verbatim (see /_admin/raw-orders)
     app = FastAPI(title=f"Legacy {system_name} order back-end (simulated)")
     app.state.book = orders
     app.state.faults = injector
@@ -136,7 +141,12 @@ def create_order_backend(
         except ValueError:
             return _error(400, f"invalid modified_since: {modified_since}")
         found = orders.list(None if since is None else since.replace(tzinfo=UTC))
-        return JSONResponse({"total": len(found), "items": [o.model_dump() for o in found]})
+        items = [o.model_dump() for o in found]
+        if raw_orders:
+            floor = "" if since is None else _iso_ms(since.replace(tzinfo=UTC))
+            items.extend(r for r in raw_orders if str(r["lastModified"]) >= floor)
+            items.sort(key=lambda o: (str(o["lastModified"]), str(o.get("id"))))
+        return JSONResponse({"total": len(items), "items": items})
 
     @app.get("/_admin/requests")
     async def requests_log() -> dict[str, Any]:
@@ -156,10 +166,19 @@ def create_order_backend(
         injector.clear()
         return injector.config
 
+    @app.post("/_admin/raw-orders", status_code=201)
+    async def add_raw_order(body: dict[str, Any]) -> dict[str, Any]:
+        """List ``body`` among the orders as it is (``lastModified`` defaults to now): a record the
+        back-end's own model would never produce, for testing how readers handle one."""
+        record = {**body, "lastModified": body.get("lastModified") or _iso_ms(datetime.now(UTC))}
+        raw_orders.append(record)
+        return record
+
     @app.post("/_admin/reset")
     async def reset() -> dict[str, str]:
-        """Forget orders, effects and the request log (faults stay as configured)."""
+        """Forget orders, raw orders, effects and the request log (faults stay as configured)."""
         orders.reset()
+        raw_orders.clear()
         log.clear()
         return {"status": "reset"}
 

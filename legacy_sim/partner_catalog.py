@@ -27,6 +27,14 @@ class CatalogChange(BaseModel):
     count: int = Field(1, ge=1, le=100_000)
 
 
+class CatalogPublish(CatalogChange):
+    override: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Attributes replacing the generated ones in the new offerings' productOffering "
+        "bodies (e.g. {\"name\": null}): a partner feed with data consumers must reject.",
+    )
+
+
 def _error(status: int, reason: str, message: str) -> JSONResponse:
     body = {"code": str(status), "reason": reason, "message": message, "status": str(status),
             "@type": "Error"}
@@ -55,9 +63,13 @@ def _list(items: list[dict[str, Any]], total: int, fields: str | None) -> JSONRe
 def create_partner_catalog_app(catalog: PartnerCatalog) -> FastAPI:
     """A TMF620 v4 productCatalogManagement API over one partner's catalog."""
     app = FastAPI(title=f"{catalog.spec.brand} partner catalog (TMF620 v4, simulated)")
+    overrides: dict[int, dict[str, Any]] = {}  # offering index → attributes published over it
 
     def base(request: Request) -> str:
         return str(request.base_url).rstrip("/")
+
+    def offering(i: int, base_url: str) -> dict[str, Any]:
+        return {**catalog.offering(i, base_url), **overrides.get(i, {})}
 
     def listing(
         kind: str, render: Callable[[int, str], dict[str, Any]]
@@ -76,7 +88,7 @@ def create_partner_catalog_app(catalog: PartnerCatalog) -> FastAPI:
         handler.__name__ = f"list_{kind}"
         return handler
 
-    app.get(f"{API_PREFIX}/productOffering")(listing("productOffering", catalog.offering))
+    app.get(f"{API_PREFIX}/productOffering")(listing("productOffering", offering))
     app.get(f"{API_PREFIX}/productSpecification")(listing("productSpecification", catalog.specification))
 
     @app.get(f"{API_PREFIX}/productOfferingPrice")
@@ -97,7 +109,7 @@ def create_partner_catalog_app(catalog: PartnerCatalog) -> FastAPI:
         i = catalog.index_of(resource_id)
         if i is None or resource_id != catalog.offering_id(i):
             return _error(404, "Not Found", f"productOffering {resource_id} not found")
-        return JSONResponse(_project(catalog.offering(i, base(request)), fields))
+        return JSONResponse(_project(offering(i, base(request)), fields))
 
     @app.get(f"{API_PREFIX}/productSpecification/{{resource_id}}")
     async def get_specification(
@@ -116,8 +128,12 @@ def create_partner_catalog_app(catalog: PartnerCatalog) -> FastAPI:
         return JSONResponse(_project(price, fields))
 
     @app.post("/_admin/publish")
-    async def publish(change: CatalogChange) -> dict[str, list[str]]:
-        return {"added": catalog.publish(change.count)}
+    async def publish(change: CatalogPublish) -> dict[str, list[str]]:
+        start = catalog.size
+        added = catalog.publish(change.count)
+        if change.override:
+            overrides.update({i: dict(change.override) for i in range(start, catalog.size)})
+        return {"added": added}
 
     @app.post("/_admin/reprice")
     async def reprice(change: CatalogChange) -> dict[str, list[str]]:

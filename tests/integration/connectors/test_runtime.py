@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import sqlalchemy as sa
 
-from connectors.conformance.watch import TopicWatch
 from connectors.config import load_config
+from connectors.conformance.watch import TopicWatch
 from connectors.registry import source_types
 from connectors.runtime.host import ConnectorHost
 from legacy_sim.crm_db import CrmStore
@@ -83,7 +83,7 @@ async def test_reconciliation_and_an_unhealthy_neighbour(settings: Settings, tmp
     s = settings.model_copy(update={"connectors_port": free_port()})
     live = await crm.count(include_deleted=True)
     try:
-        async with TopicWatch(s) as watch, running(config, s) as (host, url):
+        async with TopicWatch(s) as watch, running(config, s) as (_, url):
             await watch.until(lambda: len(watch.keys("crm").get(EntityType.PARTY, ())) == live, 30,
                               "the snapshot")
             # A row deleted for good, with no soft-delete flag: only reconciliation can notice.

@@ -26,8 +26,9 @@ from typing import Any
 import httpx
 import pytest
 
+from connectors.config import load_config
 from connectors.conformance import ConformanceCase, ConnectorConformance
-from connectors.registry import source_classes
+from connectors.registry import source_classes, source_types
 from connectors.sources.base import Checkpoint, SourceRecord, StreamConfig
 
 TEMPLATE = Path(__file__).resolve().parents[3] / "examples" / "connector-template"
@@ -83,6 +84,13 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def test_entry_point_makes_the_type_known(installed: Path) -> None:
     assert source_classes()["jsonl_http"] is JsonLinesHttpSource
+
+
+def test_example_configuration_loads(installed: Path) -> None:
+    [loaded] = load_config(TEMPLATE / "connectors.example.yaml", source_types(),
+                           environ={"FEED_URL": "http://export-host:8080"})
+    assert isinstance(loaded.config, JsonLinesHttpConfig)
+    assert [o.entity.value for o in loaded.config.streams[0].outputs] == ["party", "contactMedium"]
 
 
 # --- the adapter's behaviour, against the template's JSON Lines server in-process (no Kafka) -------

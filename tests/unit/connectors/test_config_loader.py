@@ -191,7 +191,9 @@ def test_unknown_adapter_field(tmp_path: Path) -> None:
         ("connectors[0].streams[0]", "missing required field 'table'", line(text, "- name: customers")),
     }
     unknown = next(i for i in err.issues if i.problem.startswith("unknown"))
-    assert unknown.expected == "one of: cursor, name, outputs, table (did you mean 'table'?)"
+    assert unknown.expected == (
+        "one of: cursor, name, outputs, reconcile_every_s, table (did you mean 'table'?)"
+    )
 
 
 def test_bad_type(tmp_path: Path) -> None:

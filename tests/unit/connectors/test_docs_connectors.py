@@ -46,12 +46,23 @@ ENV = {
     "CRM_DSN": "postgresql+asyncpg://overlay:secret@crm-db:5432/crm",
     "MOBILE_URL": "http://mobile-bss:8080",
     "MOBILE_TOKEN": "token",
-    "BILLING_URL": "http://billing:8080",
-    "BILLING_CLIENT_SECRET": "secret",
     "PARTNER_URL": "http://partner:8080",
+    "REGIO_TV_URL": "https://api.regio-tv.example",
+    "REGIO_TV_CLIENT_SECRET": "secret",
     "WEBHOOK_SECRET": "secret",
     "FEED_URL": "http://export-host:8080",
 }
+
+TEMPLATE_SRC = DOC.parents[1] / "examples" / "connector-template" / "src"
+
+
+def doc_source_types() -> dict[str, type[SourceConfig]]:
+    """The built-in types plus the template's ``jsonl_http``, whose example the doc shows."""
+    if str(TEMPLATE_SRC) not in sys.path:
+        sys.path.insert(0, str(TEMPLATE_SRC))
+    from overlay_jsonl_connector.source import JsonLinesHttpConfig
+
+    return {**source_types(), "jsonl_http": JsonLinesHttpConfig}
 
 _BLOCK = re.compile(r"^```yaml\n(.*?)^```", re.S | re.M)
 
@@ -63,9 +74,9 @@ def yaml_blocks() -> list[tuple[int, str]]:
 
 def _kind(block: str) -> str:
     first = block.lstrip().split("\n", 1)[0].strip()
-    for marker in ("invalid", "output", "fields", "fragment"):
-        if first == f"# {marker}" or first.startswith(f"# {marker} "):
-            return marker
+    marked = re.match(r"# (invalid|output|fields|fragment)\b", first)
+    if marked:
+        return marked.group(1)
     return "config" if re.search(r"^connectors:", block, re.M) else "unmarked"
 
 
@@ -87,10 +98,10 @@ def test_yaml_block(line: int, block: str, tmp_path: Path) -> None:
         path = tmp_path / "connectors.yaml"
         path.write_text(block, encoding="utf-8")
         if kind == "config":
-            assert load_config(path, source_types(), environ=ENV)
+            assert load_config(path, doc_source_types(), environ=ENV)
             return
         with pytest.raises(ConfigError) as caught:
-            load_config(path, source_types(), environ=ENV)
+            load_config(path, doc_source_types(), environ=ENV)
         shown = str(caught.value).replace(str(path), "connectors.yaml")
         assert shown in DOC.read_text(encoding="utf-8"), f"the doc should show:\n{shown}"
         return
@@ -142,7 +153,7 @@ NOTES: dict[tuple[str, str], str] = {
     ("BasicAuthConfig", "password"): "HTTP Basic password; use `${VAR}`.",
     ("BearerAuthConfig", "token"): "Sent as `Authorization: Bearer …`; use `${VAR}`.",
     ("OAuth2ClientCredentialsConfig", "token_url"): "Absolute, or relative to base_url.",
-    ("OAuth2ClientCredentialsConfig", "client_id"): "",
+    ("OAuth2ClientCredentialsConfig", "client_id"): "OAuth2 client id.",
     ("OAuth2ClientCredentialsConfig", "client_secret"): "Use `${VAR}`.",
     ("OAuth2ClientCredentialsConfig", "scope"): "Space-separated scopes, if the server wants them.",
     ("SqlStream", "table"): "Table (or view) name.",
@@ -154,6 +165,10 @@ NOTES: dict[tuple[str, str], str] = {
     ("SqlSourceConfig", "page_size"): "Rows per keyset page; a checkpoint follows every page.",
     ("ListingStreamConfig", "modified_since_format"): "How the filter value is written: ISO 8601, "
     "epoch seconds or epoch milliseconds.",
+    ("ListingStreamConfig", "overlap_seconds"): "Each pass asks for `since - overlap` and drops records "
+    "already emitted, for inclusive, second-precise filters and late writes.",
+    ("Tmf620StreamConfig", "overlap_seconds"): "Each pass asks for `lastUpdate.gt` the newest value "
+    "seen minus this, and drops records already emitted.",
     ("RestStreamConfig", "pagination"): "One of the pagination kinds below.",
     ("XmlStreamConfig", "pagination"): "`none`, `page` or `offset` (as for rest).",
     ("PagePagination", "page_param"): "Query parameter of the page number.",
@@ -256,7 +271,7 @@ def _default(info: FieldInfo) -> str:
     if isinstance(value, Enum):
         return f"`{value.value}`"
     if isinstance(value, str):
-        return f"`{value}`"
+        return f"`{value}`" if value else '`""`'
     return f"`{value}`"
 
 
@@ -285,7 +300,10 @@ def _table(model: type[BaseModel], *, skip: Callable[[str], bool] = lambda name:
         if skip(name):
             continue
         owner = _owner(model, name)
-        meaning = info.description or NOTES.get((owner.__name__, name)) or NOTES.get((model.__name__, name), "")
+        meaning = (info.description or NOTES.get((owner.__name__, name))
+                   or NOTES.get((model.__name__, name), ""))
+        if name == "type" and not meaning:
+            meaning = "Selects this adapter."
         kind = _type(info.annotation)
         limits = _constraints(info)
         rows.append(f"| {_field_name(name, info)} | {_esc(kind + (f', {limits}' if limits else ''))} | "
