@@ -6,6 +6,6 @@ that inherits :class:`ConnectorConformance`; see ``docs/connectors.md``.
 """
 
 from connectors.conformance.case import ConformanceCase, Expected
-from connectors.conformance.suite import ConnectorConformance
+from connectors.conformance.suite import ConformanceWarning, ConnectorConformance
 
-__all__ = ["ConformanceCase", "ConnectorConformance", "Expected"]
+__all__ = ["ConformanceCase", "ConformanceWarning", "ConnectorConformance", "Expected"]

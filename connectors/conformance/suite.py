@@ -79,7 +79,8 @@ class _InProcess:
         views = [s.view().model_dump(mode="json", exclude={"streams"}) for s in self.host.statuses]
         streams = {s.name: {n: (v.records, v.dead_letters) for n, v in s.streams.items()}
                    for s in self.host.statuses}
-        return f"connector status: {json.dumps(views, default=str)}; (events, dead letters) per stream: {streams}"
+        return (f"connector status: {json.dumps(views, default=str)}; "
+                f"(events, dead letters) per stream: {streams}")
 
     def alive(self) -> None:
         if not self.task.done():
@@ -106,7 +107,9 @@ class _Subprocess:
     def alive(self) -> None:
         code = self.process.returncode
         if code is not None:
-            raise AssertionError(f"the {self.label} connectors process exited with status {code}\n{self.tail()}")
+            raise AssertionError(
+                f"the {self.label} connectors process exited with status {code}\n{self.tail()}"
+            )
 
     def _signal(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -193,8 +196,10 @@ class ConnectorConformance:
             run.task.cancel()
             await asyncio.gather(run.task, return_exceptions=True)
 
-    async def _snapshot(self, watch: TopicWatch, case: ConformanceCase, expected: dict[EntityType, set[str]],
-                        what: str, alive: Callable[[], None], status: Callable[[], str] | None = None) -> None:
+    async def _snapshot(
+        self, watch: TopicWatch, case: ConformanceCase, expected: dict[EntityType, set[str]], what: str,
+        alive: Callable[[], None], status: Callable[[], str] | None = None,
+    ) -> None:
         total = sum(len(keys) for keys in expected.values())
         assert total, "the case's snapshot() expects nothing: a conformance case needs some data"
 
@@ -299,14 +304,16 @@ class ConnectorConformance:
                         raise AssertionError(f"push() failed: {pushing.exception()!r}\n{first.tail()}")
 
                 # Killed as soon as it has published anything: mid-snapshot for any real source.
-                await watch.until(lambda: bool(watch.keys(source_case.source_system)), self.snapshot_timeout,
+                system = source_case.source_system
+                await watch.until(lambda: bool(watch.keys(system)), self.snapshot_timeout,
                                   "the first records", alive=first_alive,
-                                  explain=lambda: f"{watch.summary(source_case.source_system)}\n{first.tail()}")
+                                  explain=lambda: f"{watch.summary(system)}\n{first.tail()}")
                 await first.kill()
                 if not watch.missing(source_case.source_system, expected):
                     warnings.warn(ConformanceWarning(
                         f"{source_case.connector}: the whole snapshot was published before the kill, so "
-                        "the restart had nothing to resume; give the case more data or smaller pages"
+                        "this run did not show that a restart resumes without loss; give the case more "
+                        "data or smaller pages"
                     ), stacklevel=1)
                 second = await _spawn(args, env, tmp_path / "run2.log", "second (after the kill)")
                 processes.append(second)

@@ -49,9 +49,8 @@ class TopicWatch:
                     try:
                         self.dead_letters.append(json.loads(record.value))
                     except (TypeError, ValueError) as exc:
-                        raise AssertionError(
-                            f"{tp.topic}@{tp.partition}/{record.offset}: a dead letter that is not JSON ({exc})"
-                        ) from None
+                        where = f"{tp.topic}@{tp.partition}/{record.offset}"
+                        raise AssertionError(f"{where}: a dead letter that is not JSON ({exc})") from None
                     continue
                 entity = self._topics[tp.topic]
                 payload = BY_ENTITY[entity].payload

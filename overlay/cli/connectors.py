@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -125,6 +126,8 @@ def run(
         finally:
             if watcher is not None:
                 watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
 
     asyncio.run(run_until_stopped(main()))
 
@@ -135,16 +138,25 @@ async def _show_progress(statuses: list[ConnectorStatus]) -> None:
                TextColumn("{task.fields[rate]} rec/s"), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as bars:
         tasks: dict[tuple[str, str], Any] = {}
-        while True:
+
+        def refresh() -> None:
             for status in statuses:
                 for stream in status.streams.values():
                     key = (status.name, stream.name)
                     if key not in tasks:
-                        tasks[key] = bars.add_task(f"{status.name}/{stream.name}", total=stream.estimate,
-                                                   rate=0)
-                    bars.update(tasks[key], completed=stream.records, total=stream.estimate or None,
+                        tasks[key] = bars.add_task(f"{status.name}/{stream.name}", total=None, rate=0)
+                    total = stream.estimate if stream.estimate is not None else None
+                    if stream.caught_up and total is None:
+                        total = stream.read
+                    bars.update(tasks[key], completed=stream.read, total=total,
                                 rate=f"{stream.rate.value():,.0f}")
-            await asyncio.sleep(0.5)
+
+        try:
+            while True:
+                refresh()
+                await asyncio.sleep(0.5)
+        finally:
+            refresh()
 
 
 @connectors_app.command("status")

@@ -14,7 +14,7 @@ def _client(app: object) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")  # type: ignore[arg-type]
 
 
-async def test_partner_publish_with_override_changes_only_the_new_offerings():
+async def test_partner_publish_with_override_changes_only_the_new_offerings() -> None:
     app = create_partner_catalog_app(PartnerCatalog(STREAMFLIX, size=3, seed=1))
     async with _client(app) as client:
         added = (await client.post("/_admin/publish", json={"count": 2, "override": {"name": None}})).json()
@@ -31,7 +31,7 @@ async def test_partner_publish_with_override_changes_only_the_new_offerings():
         assert all(s["name"] for s in specs)  # only the offering body is overridden
 
 
-async def test_order_backend_lists_raw_orders_verbatim_and_filtered():
+async def test_order_backend_lists_raw_orders_verbatim_and_filtered() -> None:
     app = create_order_backend("mobile", progress_seconds=60)
     async with _client(app) as client:
         body = {"action": "add", "product": "T-M20", "customerRef": "MC00000001"}

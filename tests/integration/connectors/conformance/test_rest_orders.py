@@ -81,6 +81,9 @@ class OrdersCase(ConformanceCase):
         return "orders"
 
 
+# GET /orders has no paging, so a snapshot is one response and one checkpoint: the kill of the
+# resume test cannot land inside it, and the kit's warning about that is expected here.
+@pytest.mark.filterwarnings("ignore::connectors.conformance.ConformanceWarning")
 class TestRestOrders(ConnectorConformance):
     @pytest.fixture
     def case(self) -> OrdersCase:

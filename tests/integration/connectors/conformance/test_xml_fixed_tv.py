@@ -75,7 +75,8 @@ class FixedTvCase(ConformanceCase):
                                           for p in products},
             EntityType.PRODUCT_SPECIFICATION: set(codes),
             EntityType.PRODUCT_OFFERING: set(codes),
-            EntityType.PRODUCT_OFFERING_PRICE: {f"{c}-{kind}" for c in codes for kind in ("monthly", "setup")},
+            EntityType.PRODUCT_OFFERING_PRICE: {f"{c}-{kind}" for c in codes
+                                                for kind in ("monthly", "setup")},
         }
 
     async def change(self, base_url: str) -> Expected:
