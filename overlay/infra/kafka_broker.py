@@ -13,7 +13,6 @@ import shutil
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 
 from overlay.infra.errors import ServiceStartError
 from overlay.infra.kafka_admin import wait_for_kafka
@@ -27,13 +26,13 @@ from overlay.infra.kafka_install import (
 )
 from overlay.infra.paths import kafka_deploy_dir
 from overlay.infra.ports import ensure_port_free, free_port
-from overlay.infra.process import ChildProcess
+from overlay.infra.process import ChildProcess, LocalServer
 from overlay.logging import get_logger
 
 log = get_logger(__name__)
 
 
-class KafkaBroker:
+class KafkaBroker(LocalServer):
     """One KRaft broker+controller node on ``host:port``, data and logs under ``data_dir``.
 
     ``port``/``controller_port`` 0 pick free ports at :meth:`start`. ``properties`` are extra
@@ -97,12 +96,6 @@ class KafkaBroker:
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.is_running()
 
     # -- lifecycle -----------------------------------------------------------------------
     async def ensure_installed(self) -> Path:
@@ -205,19 +198,4 @@ class KafkaBroker:
             seconds=round(time.monotonic() - started, 2),
         )
 
-    async def stop(self) -> None:
-        """Controlled shutdown (SIGTERM), SIGKILL after ``stop_timeout`` seconds. Idempotent."""
-        if self._proc is not None:
-            await self._proc.stop(grace=self.stop_timeout)
 
-    async def __aenter__(self) -> KafkaBroker:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

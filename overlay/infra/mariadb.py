@@ -13,17 +13,15 @@ import asyncio
 import os
 import re
 import shutil
-import time
 import warnings
 from pathlib import Path
-from types import TracebackType
 
 import aiomysql
 import pymysql
 
 from overlay.infra.errors import ServiceStartError, ToolMissingError
 from overlay.infra.ports import ensure_port_free, free_port
-from overlay.infra.process import ChildProcess
+from overlay.infra.process import ChildProcess, LocalServer, wait_until
 from overlay.logging import get_logger
 
 log = get_logger(__name__)
@@ -64,14 +62,11 @@ async def mariadb_reachable(host: str, port: int, timeout: float = 1.0) -> bool:
 
 
 async def wait_for_mariadb(host: str, port: int, timeout: float = 60.0, interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not await mariadb_reachable(host, port):
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"MariaDB did not accept connections on {host}:{port} within {timeout:.0f}s")
-        await asyncio.sleep(interval)
+    await wait_until(lambda: mariadb_reachable(host, port), timeout,
+                     f"MariaDB did not accept connections on {host}:{port} within {timeout:.0f}s", interval)
 
 
-class MariaDbServer:
+class MariaDbServer(LocalServer):
     """One MariaDB on ``host:port`` (0 → a free port at start), its files under ``data_dir``."""
 
     def __init__(
@@ -116,12 +111,6 @@ class MariaDbServer:
     def log_path(self) -> Path:
         return self.data_dir / "mariadb.log"
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.is_running()
 
     def _user_args(self) -> list[str]:
         return ["--user=root"] if os.geteuid() == 0 else []
@@ -193,19 +182,4 @@ class MariaDbServer:
             conn.close()
         return self.dsn_for(name)
 
-    async def stop(self) -> None:
-        """SIGTERM (a clean shutdown), SIGKILL after ``stop_timeout``. Idempotent."""
-        if self._proc is not None:
-            await self._proc.stop(grace=self.stop_timeout)
 
-    async def __aenter__(self) -> MariaDbServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

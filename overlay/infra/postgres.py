@@ -23,16 +23,14 @@ import re
 import shutil
 import signal
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 
 import asyncpg
 
 from overlay.infra.errors import ServiceStartError, ToolMissingError
 from overlay.infra.ports import ensure_port_free, free_port
-from overlay.infra.process import ChildProcess
+from overlay.infra.process import ChildProcess, LocalServer, wait_until
 from overlay.logging import get_logger
 
 log = get_logger(__name__)
@@ -137,14 +135,11 @@ async def postgres_reachable(host: str, port: int, timeout: float = 1.0) -> bool
 
 
 async def wait_for_postgres(host: str, port: int, timeout: float = 30.0, interval: float = 0.05) -> None:
-    deadline = time.monotonic() + timeout
-    while not await postgres_reachable(host, port):
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"PostgreSQL refused connections on {host}:{port} for {timeout:.0f}s")
-        await asyncio.sleep(interval)
+    await wait_until(lambda: postgres_reachable(host, port), timeout,
+                     f"PostgreSQL refused connections on {host}:{port} for {timeout:.0f}s", interval)
 
 
-class PostgresServer:
+class PostgresServer(LocalServer):
     """One PostgreSQL on ``host:port`` (0 → a free port at start), its files under ``data_dir``."""
 
     def __init__(
@@ -185,12 +180,6 @@ class PostgresServer:
     def log_path(self) -> Path:
         return self.data_dir / "postgres.log"
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.is_running()
 
     def _cluster_dir(self, run_as: _RunAs | None) -> tuple[Path, bool]:
         """Where the cluster lives and whether it is ephemeral (see the module docstring)."""
@@ -284,14 +273,3 @@ class PostgresServer:
         if self._ephemeral and self._cluster is not None:
             await asyncio.to_thread(shutil.rmtree, self._cluster, True)
 
-    async def __aenter__(self) -> PostgresServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()

@@ -8,13 +8,16 @@ leftover service from a previous crash instead of failing on a locked data dir.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import Coroutine, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from overlay.infra.errors import ServiceStartError
 from overlay.logging import get_logger
@@ -175,3 +178,47 @@ class ChildProcess:
         self._stopped = True
         self.pid_path.unlink(missing_ok=True)
         log.info("infra.process.stopped", service=self.name, pid=proc.pid, returncode=proc.returncode)
+
+
+class LocalServer(abc.ABC):
+    """What every server the project starts itself shares: a child process, ``pid``,
+    ``is_running``, an idempotent ``stop`` (SIGTERM, SIGKILL after ``stop_timeout``) and
+    ``async with``. Subclasses implement :meth:`start` and set ``_proc``."""
+
+    _proc: ChildProcess | None = None
+    stop_timeout: float = 20.0
+
+    @abc.abstractmethod
+    async def start(self) -> None: ...
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.is_running()
+
+    async def stop(self) -> None:
+        """SIGTERM (a clean shutdown), SIGKILL after ``stop_timeout``. Idempotent."""
+        if self._proc is not None:
+            await self._proc.stop(grace=self.stop_timeout)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+
+async def wait_until(
+    probe: Callable[[], Awaitable[bool]], timeout: float, failure: str, interval: float = 0.05
+) -> None:
+    """Poll ``probe`` until it answers True; ``TimeoutError(failure)`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not await probe():
+        if time.monotonic() >= deadline:
+            raise TimeoutError(failure)
+        await asyncio.sleep(interval)

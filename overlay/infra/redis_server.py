@@ -14,14 +14,13 @@ import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from overlay.infra.errors import ServiceStartError, ToolMissingError
 from overlay.infra.ports import ensure_port_free, free_port
-from overlay.infra.process import ChildProcess
+from overlay.infra.process import ChildProcess, LocalServer
 from overlay.logging import get_logger
 
 log = get_logger(__name__)
@@ -104,7 +103,7 @@ async def wait_for_redis(url: str, timeout: float = 30.0, interval: float = 0.05
         await asyncio.sleep(interval)
 
 
-class RedisServer:
+class RedisServer(LocalServer):
     """One Redis/Valkey server on ``host:port`` (0 → a free port at start), files in ``data_dir``."""
 
     def __init__(
@@ -141,12 +140,6 @@ class RedisServer:
     def log_path(self) -> Path:
         return self.data_dir / "redis.log"
 
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.is_running()
 
     async def start(self) -> None:
         """Start the server and return once it answers PING."""
@@ -177,19 +170,4 @@ class RedisServer:
             raise
         log.info("infra.redis.ready", url=self.url, pid=proc.pid, binary=binary)
 
-    async def stop(self) -> None:
-        """SIGTERM (no save configured, so it exits at once), SIGKILL after ``stop_timeout``. Idempotent."""
-        if self._proc is not None:
-            await self._proc.stop(grace=self.stop_timeout)
 
-    async def __aenter__(self) -> RedisServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
