@@ -44,6 +44,9 @@ class EntityType(StrEnum):
     ORDER_STATUS = "orderStatus"
 
 
+_UPSERT, _DELETE = Operation.UPSERT, Operation.DELETE
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -75,9 +78,11 @@ class ChangeEvent(BaseModel, Generic[P]):
 
     @model_validator(mode="after")
     def _payload_matches_operation(self) -> ChangeEvent[P]:
-        if self.operation is Operation.UPSERT and self.payload is None:
-            raise ValueError("an upsert needs a payload")
-        if self.operation is Operation.DELETE and self.payload is not None:
+        operation = self.operation
+        if operation is _UPSERT:
+            if self.payload is None:
+                raise ValueError("an upsert needs a payload")
+        elif operation is _DELETE and self.payload is not None:
             raise ValueError("a delete carries no payload")
         return self
 
@@ -90,7 +95,8 @@ class ChangeEvent(BaseModel, Generic[P]):
         return self.entity_ref.encode()
 
     def to_bytes(self) -> bytes:
-        return self.model_dump_json(exclude_none=False).encode()
+        # What model_dump_json(exclude_none=False).encode() gives, without the str round trip.
+        return self.__pydantic_serializer__.to_json(self, exclude_none=False)
 
     def log_context(self) -> dict[str, Any]:
         """Correlation ids safe to log (no personal data)."""

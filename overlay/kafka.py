@@ -8,8 +8,9 @@ commit their source positions after that, never before.
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
@@ -20,9 +21,57 @@ from overlay.events import ChangeEvent
 from overlay.settings import Settings, get_settings
 from overlay.topics import BY_ENTITY, TopicSpec
 
+_M = 0x5BD1E995
+_MASK = 0xFFFFFFFF
+_WORD = struct.Struct("<I")
+_WORDS: dict[int, struct.Struct] = {}  # little-endian 32-bit words, by key length (short keys only)
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 (``org.apache.kafka.common.utils.Utils.murmur2``), bit for bit as aiokafka's
+    pure-Python one at half its cost: whole words unpacked at once, fewer masks."""
+    length = len(data)
+    h = 0x9747B28C ^ length
+    whole = length & ~3
+    if whole <= 256:
+        words = _WORDS.get(whole)
+        if words is None:
+            words = _WORDS[whole] = struct.Struct(f"<{whole // 4}I")
+        ks: Iterable[Any] = words.unpack_from(data)
+    else:
+        ks = (k for (k,) in _WORD.iter_unpack(data[:whole]))
+    for k in ks:
+        k = (k * _M) & _MASK
+        k = ((k ^ (k >> 24)) * _M) & _MASK
+        h = ((h * _M) & _MASK) ^ k
+    extra = length & 3
+    if extra:
+        if extra == 3:
+            h ^= data[whole + 2] << 16
+        if extra >= 2:
+            h ^= data[whole + 1] << 8
+        h = ((h ^ data[whole]) * _M) & _MASK
+    h ^= h >> 13
+    h = (h * _M) & _MASK
+    return h ^ (h >> 15)
+
+
+_DEFAULT_PARTITIONER = DefaultPartitioner()
+
+
+class Murmur2Partitioner:
+    """aiokafka's DefaultPartitioner (murmur2 of the key, as the Java client; a random available
+    partition without a key) with the faster :func:`murmur2`."""
+
+    def __call__(self, key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]) -> int:
+        if key is None:
+            return cast(int, _DEFAULT_PARTITIONER(key, all_partitions, available))
+        return all_partitions[(murmur2(key) & 0x7FFFFFFF) % len(all_partitions)]
+
+
 # One partitioner for single sends and batch building alike, so a key always maps to the same
 # partition (murmur2, as the Java client) whichever path published it.
-PARTITIONER = DefaultPartitioner()
+PARTITIONER = Murmur2Partitioner()
 
 
 def make_producer(settings: Settings | None = None, **overrides: Any) -> AIOKafkaProducer:
@@ -85,14 +134,20 @@ class EventPublisher:
         """
         builders: dict[tuple[str, int], BatchBuilder] = {}
         futures: list[asyncio.Future[Any]] = []
+        routes: dict[Any, tuple[str, list[int]]] = {}  # entity type → topic and its partitions
         for event in events:
-            topic = self.topic_for(event)
-            partitions = self._partitions.get(topic)
-            if partitions is None:
-                partitions = sorted(await self._producer.partitions_for(topic))
-                self._partitions[topic] = partitions
+            route = routes.get(event.entity_type)
+            if route is None:
+                topic = self.topic_for(event)
+                partitions = self._partitions.get(topic)
+                if partitions is None:
+                    partitions = sorted(await self._producer.partitions_for(topic))
+                    self._partitions[topic] = partitions
+                route = routes[event.entity_type] = (topic, partitions)
+            topic, partitions = route
             key = event.message_key()
-            target = (topic, PARTITIONER(key, partitions, partitions))
+            # PARTITIONER(key, partitions, partitions), inline
+            target = (topic, partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)])
             value = event.to_bytes()
             builder = builders.get(target)
             if builder is None:

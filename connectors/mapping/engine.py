@@ -38,7 +38,7 @@ from pydantic import BaseModel, ValidationError
 
 from connectors.mapping.errors import ConfigError, ConfigIssue, MappingError, TransformError
 from connectors.mapping.spec import Condition, FieldSpec, OutputSpec
-from connectors.mapping.transforms import BoundTransform, as_utc, get_transform
+from connectors.mapping.transforms import BoundTransform, as_utc, get_transform, is_pure_transform
 from overlay.events import ChangeEvent, EntityType, Operation, version_from_datetime
 from overlay.models.common import SourceRef
 from overlay.topics import BY_ENTITY
@@ -309,8 +309,12 @@ class _Compiler:
                     raise MappingError(f"{paths[name]}: failed ({type(exc).__name__})") from None
                 if value is not None:
                     out[name] = value
-            if nested and identifying and all(out.get(name) is None for name in identifying):
-                return None
+            if nested and identifying:
+                for name in identifying:
+                    if out.get(name) is not None:
+                        break
+                else:
+                    return None
             if system is not None:
                 out["system"] = system
             return out
@@ -379,6 +383,39 @@ _UNMAPPED = object()
 # UUID4 text straight from os.urandom: the envelope's uuid4() default factories cost twice as much.
 _VARIANT = {h: "89ab"[int(h, 16) & 3] for h in "0123456789abcdef"}
 _TO_DATETIME = get_transform("datetime")
+
+
+_UPSERT = Operation.UPSERT
+_DELETE = Operation.DELETE
+
+
+def _dump(spec: FieldSpec | None) -> str | None:
+    """A spec as comparable text (``repr`` tells ``1`` from ``"1"`` and ``True``)."""
+    return None if spec is None else repr(spec.model_dump(by_alias=True))
+
+
+def _pure(spec: FieldSpec | None) -> bool:
+    """Whether a field's value depends on the record only: no plug-in transform (they may not)."""
+    if spec is None:
+        return True
+    return (
+        all(is_pure_transform(name) for name in spec.transform)
+        and all(_pure(s) for s in (spec.fields or {}).values())
+        and all(_pure(s) for s in spec.items or ())
+    )
+
+
+def _share_key(name: str, spec: FieldSpec, model: type[BaseModel], source_system: str) -> Any:
+    """What decides a payload field's value (``name`` as mapped), for sharing it between outputs;
+    None when that is not worth it (a plain value) or unsafe (a plug-in transform)."""
+    if not (spec.fields is not None or spec.items is not None or spec.transform) or not _pure(spec):
+        return None
+    known = dict(model.model_fields)
+    known.update({info.alias: info for info in model.model_fields.values() if info.alias})
+    info = known.get(name)
+    if info is None:
+        return None
+    return ("field", name, _dump(spec), _target(info.annotation), source_system)
 
 
 def _plain_key(spec: FieldSpec) -> str | None:
@@ -517,6 +554,8 @@ class CompiledOutput:
         delete_when: Callable[[Record, Record | None], bool] | None,
         skip_when: Callable[[Record, Record | None], bool] | None,
         fields: tuple[tuple[str, str, Getter], ...],
+        shareable: tuple[Any, ...] | None = None,
+        time_shareable: Any = None,
     ) -> None:
         self.entity = entity
         self.model = model
@@ -530,19 +569,41 @@ class CompiledOutput:
         self._delete_when = delete_when
         self._skip_when = skip_when
         self._fields = fields
+        # What decides a field's value (its spec, target type, source system), per field, and the
+        # same for modified-at and version; None where sharing is unsafe or pointless (for_each, a
+        # plug-in transform, a plain value). Outputs of one stream compute equal keys' values once.
+        self.shareable = shareable if shareable is not None else (None,) * len(fields)
+        self.time_shareable = time_shareable
+        self._unshared: tuple[Any, ...] = (None,) * len(fields)
+        self._shared = self._unshared
+        self._time_shared: Any = None
+        self._validate_event = self.event_type.__pydantic_validator__.validate_python
+
+    def _share(self, shared: set[Any]) -> None:
+        """Set by :class:`CompiledStream`: the keys (of :attr:`shareable`) other outputs have too."""
+        self._shared = tuple(k if k in shared else None for k in self.shareable)
+        self._time_shared = self.time_shareable if self.time_shareable in shared else None
 
     def build(self, record: Record, *, observed_at: datetime) -> list[ChangeEvent[Any]]:
         """The events of one raw record: none if skipped, one per element with ``for_each``."""
+        return self._build_memo(record, observed_at, None)
+
+    def _build_memo(
+        self, record: Record, observed_at: datetime, memo: dict[Any, Any] | None
+    ) -> list[ChangeEvent[Any]]:
+        """:meth:`build`; ``memo`` holds the values this record's other outputs already computed."""
         try:
-            return self._build(record, observed_at)
+            return self._build(record, observed_at, memo)
         except MappingError:
             raise
         except Exception as exc:  # an odd record must dead-letter, not stop the connector
             raise MappingError(f"cannot map the record ({type(exc).__name__})") from None
 
-    def _build(self, record: Record, observed_at: datetime) -> list[ChangeEvent[Any]]:
+    def _build(
+        self, record: Record, observed_at: datetime, memo: dict[Any, Any] | None
+    ) -> list[ChangeEvent[Any]]:
         if self._for_each is None:
-            event = self._one(record, None, observed_at)
+            event = self._one(record, None, observed_at, memo)
             return [] if event is None else [event]
         elements = self._for_each(record, None)
         if elements is None:
@@ -558,60 +619,89 @@ class CompiledOutput:
                     f"for_each {self._for_each_path}[{i}]: expected an object, got {_kind(element)}"
                 )
             try:
-                event = self._one(element, record, observed_at)
+                event = self._one(element, record, observed_at, None)
             except MappingError as exc:
                 raise MappingError(f"for_each {self._for_each_path}[{i}]: {exc}") from None
             if event is not None:
                 events.append(event)
         return events
 
-    def _one(self, r: Record, p: Record | None, observed_at: datetime) -> ChangeEvent[Any] | None:
+    def _one(
+        self, r: Record, p: Record | None, observed_at: datetime, memo: dict[Any, Any] | None
+    ) -> ChangeEvent[Any] | None:
         if self._skip_when is not None and self._skip_when(r, p):
             return None
         key = self._key(r, p)
         if key is None or key == "":
             raise MappingError("key: missing (no value for the entity's key)")
-        modified = self._modified(r, p)
-        version = self._version_of(r, p, modified, observed_at)
-        if self._delete_when is not None and self._delete_when(r, p):
-            payload = None
-            operation = Operation.DELETE
+        shared = self._time_shared if memo is not None else None
+        if shared is None:
+            modified = self._modified(r, p)
+            version = self._version_of(r, p, modified, observed_at)
         else:
-            payload = self._payload(r, p)
-            operation = Operation.UPSERT
+            assert memo is not None
+            times = memo.get(shared)
+            if times is None:
+                modified = self._modified(r, p)
+                times = memo[shared] = (modified, self._version_of(r, p, modified, observed_at))
+            modified, version = times
+        values: dict[str, Any] | None
+        if self._delete_when is not None and self._delete_when(r, p):
+            values = None
+            operation = _DELETE
+        else:
+            values = self._values(r, p, memo)
+            operation = _UPSERT
         noise = urandom(32).hex()
+        envelope = {
+            "event_id": f"{noise[:8]}-{noise[8:12]}-4{noise[13:16]}-{_VARIANT[noise[16]]}{noise[17:20]}-"
+            f"{noise[20:32]}",
+            "trace_id": noise[32:],
+            "source_system": self.source_system,
+            "entity_type": self.entity,
+            "source_key": str(key),
+            "operation": operation,
+            "version": version,
+            "modified_at": modified,
+            "observed_at": observed_at,
+            "payload": values,
+        }
+        try:  # payload and envelope validated in one go, the common case
+            return cast("ChangeEvent[Any]", self._validate_event(envelope))
+        except ValidationError:
+            pass
+        # Invalid: validate the payload first and then the envelope, for the errors of the first
+        # that fails, named as ever (fields.… for the payload's).
+        if values is not None:
+            try:
+                envelope["payload"] = self.model.model_validate(values)
+            except ValidationError as exc:
+                raise MappingError(_reason(exc, "fields")) from None
         try:
-            return self.event_type(
-                event_id=f"{noise[:8]}-{noise[8:12]}-4{noise[13:16]}-{_VARIANT[noise[16]]}{noise[17:20]}-"
-                f"{noise[20:32]}",
-                trace_id=noise[32:],
-                source_system=self.source_system,
-                entity_type=self.entity,
-                source_key=str(key),
-                operation=operation,
-                version=version,
-                modified_at=modified,
-                observed_at=observed_at,
-                payload=payload,
-            )
+            return self.event_type(**envelope)
         except ValidationError as exc:
             raise MappingError(_reason(exc)) from None
 
-    def _payload(self, r: Record, p: Record | None) -> BaseModel:
+    def _values(self, r: Record, p: Record | None, memo: dict[Any, Any] | None) -> dict[str, Any]:
+        """The payload's mapped values, not yet validated; ``memo`` shares them between outputs."""
         values: dict[str, Any] = {}
-        for name, path, getter in self._fields:
+        shared_keys = self._shared if memo is not None else self._unshared
+        for (name, path, getter), shared in zip(self._fields, shared_keys, strict=True):
             try:
-                value = getter(r, p)
+                if shared is None:
+                    value = getter(r, p)
+                else:
+                    assert memo is not None
+                    value = memo.get(shared, _UNMAPPED)
+                    if value is _UNMAPPED:
+                        value = memo[shared] = getter(r, p)
             except MappingError:
                 raise
             except Exception as exc:  # a bug or an odd value: still a dead letter, not a crash
                 raise MappingError(f"{path}: failed ({type(exc).__name__})") from None
             if value is not None:
                 values[name] = value
-        try:
-            return self.model.model_validate(values)
-        except ValidationError as exc:
-            raise MappingError(_reason(exc, "fields")) from None
+        return values
 
     def _modified(self, r: Record, p: Record | None) -> datetime | None:
         if self._modified_at is None:
@@ -670,6 +760,15 @@ def compile_output(spec: OutputSpec, *, source_system: str, where: str) -> Compi
     fields, _ = c._model_fields(spec.fields, "fields", model, spec.entity.value)
     if c.issues:
         raise ConfigError.collect(c.issues)
+    shareable: tuple[Any, ...] | None = None
+    time_shareable: Any = None
+    if spec.for_each is None:
+        shareable = tuple(
+            _share_key(name, spec.fields[name], model, source_system)
+            for name in (path.removeprefix("fields.") for _, path, _ in fields)
+        )
+        if _pure(spec.modified_at) and _pure(spec.version):
+            time_shareable = ("time", _dump(spec.modified_at), _dump(spec.version))
     return CompiledOutput(
         entity=spec.entity,
         model=model,
@@ -682,6 +781,8 @@ def compile_output(spec: OutputSpec, *, source_system: str, where: str) -> Compi
         delete_when=delete_when,
         skip_when=skip_when,
         fields=fields,
+        shareable=shareable,
+        time_shareable=time_shareable,
     )
 
 
@@ -690,12 +791,24 @@ class CompiledStream:
 
     def __init__(self, outputs: Sequence[CompiledOutput]) -> None:
         self.outputs = tuple(outputs)
+        # Values several outputs compute alike (a parsed modified-at, a party reference) are
+        # computed once per record: the first output that needs one stores it in a per-record memo.
+        seen: set[Any] = set()
+        shared: set[Any] = set()
+        for output in self.outputs:
+            keys = {k for k in (*output.shareable, output.time_shareable) if k is not None}
+            shared |= keys & seen
+            seen |= keys
+        for output in self.outputs:
+            output._share(shared)
+        self._memo = bool(shared)
 
     def build(self, record: Record, observed_at: datetime) -> list[ChangeEvent[Any]]:
         events: list[ChangeEvent[Any]] = []
+        memo: dict[Any, Any] | None = {} if self._memo else None
         for i, output in enumerate(self.outputs):
             try:
-                events.extend(output.build(record, observed_at=observed_at))
+                events.extend(output._build_memo(record, observed_at, memo))
             except MappingError as exc:
                 raise MappingError(f"outputs[{i}] ({output.entity.value}): {exc}") from None
         return events

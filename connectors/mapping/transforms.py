@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any, Literal
 
@@ -60,6 +61,7 @@ class BoundTransform:
 
 
 _REGISTRY: dict[str, TransformDef] = {}
+_BUILTIN_FUNCTIONS: set[Transform] = set()
 _entry_points_loaded = False
 
 
@@ -98,6 +100,13 @@ def _load_entry_points() -> None:
             log.warning("transform_entry_point_not_callable", name=ep.name, value=ep.value)
             continue
         register_transform(ep.name, fn)
+
+
+def is_pure_transform(spec: str) -> bool:
+    """Whether ``name`` or ``name:arg`` is a built-in transform, whose result depends on its input
+    only (a plug-in's may not), so equal inputs may share one result."""
+    found = _REGISTRY.get(spec.partition(":")[0].strip())
+    return found is not None and found.fn in _BUILTIN_FUNCTIONS
 
 
 def known_transforms() -> list[str]:
@@ -170,8 +179,17 @@ def _normalized(fn: Callable[[str], Any]) -> Transform:
 # --- text ----------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)
+def _cached_e164(text: str, region: str) -> str:
+    """normalize.phone_e164 remembered: a record's number is often normalised by several outputs
+    (a party's phone, a contact medium, a product's identifiers). Failures are not remembered."""
+    return normalize.phone_e164(text, region)
+
+
 def _phone_e164(value: Any, arg: str | None) -> str:
     try:
+        if value.__class__ is str:
+            return _cached_e164(value, arg or "DE")
         return normalize.phone_e164(_text(value), arg or "DE")
     except normalize.NormalizationError as exc:
         raise TransformError(str(exc)) from None
@@ -450,6 +468,7 @@ def _register_builtins() -> None:
     register_transform("pluck", _pluck, arg="required", check_arg=_check_path, replace=True)
     register_transform("split", _split, replace=True)
     register_transform("join", _join, replace=True)
+    _BUILTIN_FUNCTIONS.update(d.fn for d in _REGISTRY.values())
 
 
 _register_builtins()

@@ -182,10 +182,17 @@ def format_ts(ts: datetime, fmt: SinceFormat = "iso") -> str:
     )
 
 
+# The encoders json.dumps would build on every call with these arguments: the same text, cheaper.
+_CONTENT = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"))
+_IDENT = json.JSONEncoder(default=str)
+
+
 def fingerprint(record: Mapping[str, Any], key: tuple[str, ...], modified: Any) -> str:
-    """(key, modified value, content hash) as one short digest."""
-    content = json.dumps(record, sort_keys=True, default=str, separators=(",", ":"))
-    ident = json.dumps([[lookup(record, k) for k in key], modified, content], default=str)
+    """(key, modified value, content hash) as one short digest. Persisted in the stream's state,
+    so the text hashed must never change: ``json.dumps(record, sort_keys=True, default=str,
+    separators=(",", ":"))`` inside ``json.dumps([key values, modified, content], default=str)``."""
+    content = _CONTENT.encode(record)
+    ident = _IDENT.encode([[lookup(record, k) for k in key], modified, content])
     return hashlib.blake2b(ident.encode(), digest_size=12).hexdigest()
 
 

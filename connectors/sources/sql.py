@@ -227,7 +227,8 @@ class SqlSource(Source[SqlSourceConfig]):
     async def _fetch(self, what: str, statement: sa.Select[Any]) -> list[dict[str, Any]]:
         async def work(conn: AsyncConnection) -> list[dict[str, Any]]:
             result = await conn.execute(statement)
-            return [dict(row._mapping) for row in result]
+            names = list(result.keys())
+            return [dict(zip(names, row, strict=True)) for row in result]  # dict(row._mapping), cheaper
 
         return await self._run(what, work)
 
@@ -275,6 +276,10 @@ class SqlSource(Source[SqlSourceConfig]):
         memory.dedup.prune(start)
         start_param = self._start_param(shape, start)
         order = (shape.cursor, *shape.key)
+        single_key = shape.key[0].name if len(shape.key) == 1 else None
+        cursor_name = shape.cursor.name
+        to_utc = self._zone.to_utc
+        is_new = memory.dedup.is_new
         last: tuple[Any, ...] | None = None
         while True:
             statement = query.changes_page(shape, start=start_param, last=last, limit=limit)
@@ -286,16 +291,26 @@ class SqlSource(Source[SqlSourceConfig]):
             if not rows:
                 return
             emitted: list[tuple[str, datetime, int]] = []
+            newest: datetime | None = None
             for row in rows:
-                key = self._key(spec, shape, row)
-                modified = self._zone.to_utc(row[shape.cursor.name])
+                key = str(row[single_key]) if single_key is not None else self._key(spec, shape, row)
+                moment = row[cursor_name]
+                modified = to_utc(moment)
                 fingerprint = row_fingerprint(row)
-                if memory.dedup.is_new(key, modified, fingerprint):
+                if is_new(key, modified, fingerprint):
                     emitted.append((key, modified, fingerprint))
-                    record = {name: self._zone.record_value(value) for name, value in row.items()}
+                    # NaiveZone.record_value of every value, inline; the cursor's is converted already
+                    record = {
+                        name: (modified if value is moment else to_utc(value)) if isinstance(value, datetime)
+                        else value
+                        for name, value in row.items()
+                    }
                     position = {"table": spec.table, "cursor": modified.isoformat(), "key": key}
                     yield SourceRecord(spec.name, record, position)
-                cursor.advance(modified)
+                if newest is None or modified > newest:
+                    newest = modified
+            if newest is not None:
+                cursor.advance(newest)
             last = tuple(rows[-1][c.name] for c in order)
             yield Checkpoint(
                 spec.name, cursor.model_dump(mode="json"),

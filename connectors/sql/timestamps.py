@@ -9,6 +9,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 
+# IANA names of zones that are UTC at every moment: their naive times just get the UTC zone.
+_UTC_NAMES = frozenset({"UTC", "Etc/UTC", "Etc/UCT", "Etc/Universal", "Etc/Zulu", "UCT", "Universal", "Zulu"})
+
 
 class NaiveZone:
     """Converts between the database's timestamps and aware UTC."""
@@ -16,10 +19,16 @@ class NaiveZone:
     def __init__(self, zone: tzinfo = UTC) -> None:
         self.zone = zone
         self._is_utc = zone is UTC
+        # ZoneInfo("UTC") (the configured default) converts like UTC, only slower.
+        self._utc_alias = not self._is_utc and getattr(zone, "key", None) in _UTC_NAMES
 
     def to_utc(self, value: Any) -> datetime:
         """A cursor value read from the database as aware UTC (dates count as midnight)."""
-        if type(value) is datetime and value.tzinfo is None and self._is_utc:
+        if (
+            type(value) is datetime
+            and value.tzinfo is None
+            and (self._is_utc or (self._utc_alias and not value.fold))  # (the general way drops fold)
+        ):
             return value.replace(tzinfo=UTC)  # the common case, without the general conversion
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
