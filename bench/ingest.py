@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.common import bench_stack, peak_rss_mb
-from connectors.config import load_config
+from connectors.config import load_config, read_yaml
 from connectors.registry import source_types
 from connectors.runtime.host import ConnectorHost
 from connectors.runtime.runner import RunOptions
@@ -84,7 +84,7 @@ def _bench_config(records: int, env: dict[str, str], path: Path) -> None:
     """The demo's crm and mobile connectors, reduced to the two benchmarked streams and sizes."""
     import yaml
 
-    demo = yaml.safe_load(DEMO_CONFIG.read_text())
+    demo = read_yaml(DEMO_CONFIG.read_text())
     chosen = {c["name"]: c for c in demo["connectors"] if c["name"] in ("crm", "mobile")}
     crm, mobile = chosen["crm"], chosen["mobile"]
     crm["streams"] = [s for s in crm["streams"] if s["name"] == "customers"]

@@ -86,6 +86,12 @@ _YamlLoader.add_implicit_resolver(
 )
 
 
+def read_yaml(text: str) -> Any:
+    """Parse YAML as connector configurations are parsed (only true/false are booleans, merge
+    keys resolved), without interpolation or validation: for tools that rewrite configurations."""
+    return yaml.load(text, Loader=_YamlLoader)
+
+
 def _index_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], issues: list[ConfigIssue],
                  depth: int = 0) -> None:
     """Record the line of every key and list item; report duplicate keys YAML would silently drop."""

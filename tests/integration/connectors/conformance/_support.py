@@ -16,23 +16,11 @@ import uvicorn
 import yaml
 from fastapi import FastAPI
 
+from connectors.config import read_yaml
 from overlay.lifecycle import HostedServer
 
 DEMO = Path(__file__).resolve().parents[4] / "deploy" / "connectors" / "demo.yaml"
 SEED = 42
-
-_BOOL = "tag:yaml.org,2002:bool"
-
-
-class _DemoLoader(yaml.SafeLoader):
-    """Reads the demo file as connectors/config.py does: only true/false are booleans."""
-
-
-_DemoLoader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_DemoLoader.add_implicit_resolver(_BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -65,7 +53,7 @@ def demo_connector_yaml(
     filled from ``env``) as a one-connector YAML file. ``settings`` replace connector-level values
     (poll intervals, page sizes); ``streams`` maps a stream name to values replacing its own (never
     its mapping: the conformance tests exercise the demo mapping as deployed)."""
-    document = yaml.load(DEMO.read_text(encoding="utf-8"), Loader=_DemoLoader)
+    document = read_yaml(DEMO.read_text(encoding="utf-8"))
     entries = {entry["name"]: entry for entry in document["connectors"]}
     entry = copy.deepcopy(entries[name])
     entry.update(settings)
