@@ -39,6 +39,8 @@ class KafkaBroker(LocalServer):
     server.properties that override the development defaults.
     """
 
+    what = "the broker's"
+
     def __init__(
         self,
         data_dir: Path,
@@ -80,11 +82,6 @@ class KafkaBroker(LocalServer):
         """The broker's stdout/stderr (log4j writes to stdout)."""
         return self.data_dir / "broker.log"
 
-    @property
-    def port(self) -> int:
-        if not self._port:
-            raise RuntimeError("the broker's port is chosen at start(); start it first")
-        return self._port
 
     @property
     def controller_port(self) -> int:

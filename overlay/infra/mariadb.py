@@ -69,6 +69,8 @@ async def wait_for_mariadb(host: str, port: int, timeout: float = 60.0, interval
 class MariaDbServer(LocalServer):
     """One MariaDB on ``host:port`` (0 → a free port at start), its files under ``data_dir``."""
 
+    what = "the MariaDB"
+
     def __init__(
         self,
         data_dir: Path,
@@ -85,11 +87,6 @@ class MariaDbServer(LocalServer):
         self._port = port
         self._proc: ChildProcess | None = None
 
-    @property
-    def port(self) -> int:
-        if not self._port:
-            raise RuntimeError("the MariaDB port is chosen at start(); start it first")
-        return self._port
 
     @property
     def dsn(self) -> str:

@@ -142,6 +142,8 @@ async def wait_for_postgres(host: str, port: int, timeout: float = 30.0, interva
 class PostgresServer(LocalServer):
     """One PostgreSQL on ``host:port`` (0 → a free port at start), its files under ``data_dir``."""
 
+    what = "the PostgreSQL"
+
     def __init__(
         self,
         data_dir: Path,
@@ -162,11 +164,6 @@ class PostgresServer(LocalServer):
         self._cluster: Path | None = None
         self._ephemeral = False
 
-    @property
-    def port(self) -> int:
-        if not self._port:
-            raise RuntimeError("the PostgreSQL port is chosen at start(); start it first")
-        return self._port
 
     @property
     def dsn(self) -> str:

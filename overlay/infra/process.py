@@ -186,7 +186,17 @@ class LocalServer(abc.ABC):
     ``async with``. Subclasses implement :meth:`start` and set ``_proc``."""
 
     _proc: ChildProcess | None = None
+    _port: int = 0
     stop_timeout: float = 20.0
+    what: str = "the server's"
+    """How errors name it: "the Redis", "the broker's" …"""
+
+    @property
+    def port(self) -> int:
+        """The listening port (a free one is chosen at :meth:`start` when 0 was asked for)."""
+        if not self._port:
+            raise RuntimeError(f"{self.what} port is chosen at start(); start it first")
+        return self._port
 
     @abc.abstractmethod
     async def start(self) -> None: ...

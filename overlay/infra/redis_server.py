@@ -106,6 +106,8 @@ async def wait_for_redis(url: str, timeout: float = 30.0, interval: float = 0.05
 class RedisServer(LocalServer):
     """One Redis/Valkey server on ``host:port`` (0 → a free port at start), files in ``data_dir``."""
 
+    what = "the Redis"
+
     def __init__(
         self,
         data_dir: Path,
@@ -126,11 +128,6 @@ class RedisServer(LocalServer):
         self._port = port
         self._proc: ChildProcess | None = None
 
-    @property
-    def port(self) -> int:
-        if not self._port:
-            raise RuntimeError("the Redis port is chosen at start(); start it first")
-        return self._port
 
     @property
     def url(self) -> str:
