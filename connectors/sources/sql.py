@@ -290,6 +290,8 @@ class SqlSource(Source[SqlSourceConfig]):
                 raise
             if not rows:
                 return
+            last_row = rows[-1]
+            next_last = tuple(last_row[c.name] for c in order)  # as read: the loop converts in place
             emitted: list[tuple[str, datetime, int]] = []
             newest: datetime | None = None
             for row in rows:
@@ -299,19 +301,18 @@ class SqlSource(Source[SqlSourceConfig]):
                 fingerprint = row_fingerprint(row)
                 if is_new(key, modified, fingerprint):
                     emitted.append((key, modified, fingerprint))
-                    # NaiveZone.record_value of every value, inline; the cursor's is converted already
-                    record = {
-                        name: (modified if value is moment else to_utc(value)) if isinstance(value, datetime)
-                        else value
-                        for name, value in row.items()
-                    }
+                    # NaiveZone.record_value of every value, inline and in place (the row is ours);
+                    # the cursor's is converted already
+                    for name, value in row.items():
+                        if isinstance(value, datetime):
+                            row[name] = modified if value is moment else to_utc(value)
                     position = {"table": spec.table, "cursor": modified.isoformat(), "key": key}
-                    yield SourceRecord(spec.name, record, position)
+                    yield SourceRecord(spec.name, row, position)
                 if newest is None or modified > newest:
                     newest = modified
             if newest is not None:
                 cursor.advance(newest)
-            last = tuple(rows[-1][c.name] for c in order)
+            last = next_last
             yield Checkpoint(
                 spec.name, cursor.model_dump(mode="json"),
                 on_commit=memory.on_commit(emitted, cursor.high_water, overlap),

@@ -54,14 +54,16 @@ def test_crm_contact_rows_normalise_by_type(demo):
     assert str(mobile.payload.party) == "crm:K1"
 
 
-def test_mobile_subscriber_becomes_party_contacts_account_and_product(demo):
+def test_mobile_subscriber_becomes_party_account_and_product(demo):
     record = {"subscriberId": "SUB-1", "msisdn": "4916336934700", "firstName": "Fatma", "lastName": "O'Brien",
               "email": None, "birthDate": "1983-09-02", "customerRef": "MC1", "billingAccountNo": "BA1",
               "tariffCode": "PP-BASIC", "status": "ACTIVE", "simIccid": "894902", "imsi": "26202",
               "contractStart": "2014-01-12", "lastModified": "2015-12-06T15:18:01Z"}
     events = demo["mobile"].compiled["subscribers"].build(record, observed_at=NOW)
     kinds = sorted(e.entity_type.value for e in events)
-    assert kinds == ["account", "contactMedium", "party", "productInstance"]  # no email: skipped
+    assert kinds == ["account", "party", "productInstance"]
+    party = next(e for e in events if e.entity_type is EntityType.PARTY)
+    assert party.payload.phone == "+4916336934700" and party.payload.email is None
     product = next(e for e in events if e.entity_type is EntityType.PRODUCT_INSTANCE)
     assert product.payload.identifiers == {"msisdn": "+4916336934700", "iccid": "894902", "imsi": "26202"}
     assert str(product.payload.account) == "mobile:BA1"
