@@ -125,6 +125,14 @@ DEAD_LETTER = TopicSpec(
     partitions=1,
     extra_config={"retention.ms": str(30 * 24 * 3600 * 1000)},
 )
+CUSTOMER_IDENTITY = TopicSpec(
+    name="overlay.customer-identity",
+    key="customer id",
+    description="Identity resolution's decisions: a customer created, merged into another, split or "
+    "deleted, with the source records it holds, so other read models (orders, carts) follow them.",
+    cleanup=Cleanup.DELETE,
+    extra_config={"retention.ms": str(30 * 24 * 3600 * 1000)},
+)
 
 ALL_TOPICS: tuple[TopicSpec, ...] = (
     PARTY,
@@ -139,6 +147,7 @@ ALL_TOPICS: tuple[TopicSpec, ...] = (
     ORDER_STATUS,
     SOURCE_OFFSETS,
     DEAD_LETTER,
+    CUSTOMER_IDENTITY,
 )
 
 BY_ENTITY: dict[EntityType, TopicSpec] = {t.entity_type: t for t in ALL_TOPICS if t.entity_type}

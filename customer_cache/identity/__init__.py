@@ -1,0 +1,26 @@
+"""Identity resolution: link the source parties of one real person or organisation into one customer.
+
+Public surface (used by the resolver in :mod:`customer_cache.resolver`):
+
+* :func:`build_profile` — a source party's identifiers and comparison keys, from its party record and
+  its child records (contact media, addresses, accounts, products);
+* :func:`linked` — whether two profiles link directly under the rules;
+* :func:`components` — the clusters around some seed parties, reading the graph through a
+  :class:`Graph` (Redis in production, a dict in tests);
+* :func:`customer_id` — the stable id of a cluster.
+"""
+
+from customer_cache.identity.cluster import Graph, components, customer_id, linked
+from customer_cache.identity.model import IdentityRules, IdType, Profile
+from customer_cache.identity.profile import build_profile
+
+__all__ = [
+    "Graph",
+    "IdType",
+    "IdentityRules",
+    "Profile",
+    "build_profile",
+    "components",
+    "customer_id",
+    "linked",
+]
