@@ -1,4 +1,10 @@
-"""TMF629 Customer Management v4: customers as the 360 read model holds them."""
+"""TMF629 Customer Management v4: customers as the 360 read model holds them.
+
+Reads only for now. Creating, changing and deleting customers (write-through to the legacy CRM with
+a read-your-writes overlay in ``c360:pw:{id}``) will add ``POST /customer``, ``PATCH /customer/{id}``
+and ``DELETE /customer/{id}`` to this router; they will resolve the customer with :func:`_found`
+and answer with :func:`_resource`, as the reads do.
+"""
 
 from __future__ import annotations
 
@@ -6,81 +12,93 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from customer_cache.projection import CustomerDoc
-from customer_cache.read_model import CustomerReadModel
+from customer_cache.api import tmf_mapping
+from customer_cache.api.common import (
+    ERRORS,
+    FIELDS,
+    LIMIT,
+    LIST_RESPONSES,
+    OFFSET,
+    filters_of,
+    page,
+    reader,
+    redirect_headers,
+    too_broad,
+)
+from customer_cache.api.common import not_found as _not_found
+from customer_cache.reader import Found, ScanLimitExceeded
+from customer_cache.view.model import Customer360
 from overlay.http.auth import Principal, mask, require
-from overlay.http.errors import ApiError, TmfError
 from overlay.logging import get_logger
-from overlay.models import PartyKind
-from overlay.tmf import project_fields
+from overlay.tmf import matches, project_fields, set_page_headers
 
 log = get_logger(__name__)
-BASE = "/tmf-api/customerManagement/v4"
+BASE = tmf_mapping.CUSTOMER_BASE
+SCOPE = "customer:read"
 router = APIRouter(prefix=BASE, tags=["TMF629 Customer"])
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": TmfError} for code in (400, 401, 403, 404, 500)
-}
+
+_ID_FILTERS = ("id", "engagedParty.id")
 
 
-def to_tmf(doc: CustomerDoc) -> dict[str, Any]:
-    party = doc.party
-    referred = "Organization" if party.kind is PartyKind.ORGANIZATION else "Individual"
-    body: dict[str, Any] = {
-        "id": doc.id,
-        "href": f"{BASE}/customer/{doc.id}",
-        "name": party.display_name,
-        "status": party.status,
-        "engagedParty": {
-            "id": doc.id,
-            "href": f"/tmf-api/partyManagement/v4/{referred.lower()}/{doc.id}",
-            "name": party.display_name,
-            "@referredType": referred,
-        },
-        "characteristic": [
-            {"name": "sourceRecord", "valueType": "string", "value": f"{s.system}/{s.key}"}
-            for s in doc.sources
-        ],
-        "@type": "Customer",
-    }
-    if party.segment:
-        body["characteristic"].append({"name": "segment", "valueType": "string", "value": party.segment})
-    return body
+def _resource(doc: Customer360) -> dict[str, Any]:
+    return tmf_mapping.customer(doc)
 
 
-def _model(request: Request) -> CustomerReadModel:
-    return CustomerReadModel(request.app.state.redis)
+async def _found(request: Request, customer_id: str) -> Found:
+    found = await reader(request).get(customer_id)
+    if found is None:
+        raise _not_found("Customer", customer_id)
+    return found
 
 
-@router.get("/customer", responses=_ERRORS, summary="List customers")
+@router.get("/customer", responses=LIST_RESPONSES, summary="List or find customers")
 async def list_customers(
     request: Request,
     response: Response,
-    fields: str | None = Query(None, description="Comma-separated attributes to return."),
-    offset: int = Query(0, ge=0),
-    limit: int = Query(20, ge=1, le=1000),
-    principal: Principal = Depends(require("customer:read")),
+    fields: str | None = FIELDS,
+    offset: int = OFFSET,
+    limit: int = LIMIT,
+    status: str | None = Query(None, description="Filter: lifecycle status (active, inactive, …)."),
+    name: str | None = Query(None, description="Filter: the customer's name, exactly."),
+    engaged_party_id: str | None = Query(None, alias="engagedParty.id", description="Filter: the party id."),
+    principal: Principal = Depends(require(SCOPE)),
 ) -> list[dict[str, Any]]:
-    total, docs = await _model(request).list(offset, limit)
-    items = [project_fields(to_tmf(d), fields) for d in docs]
-    response.headers["X-Total-Count"] = str(total)
-    response.headers["X-Result-Count"] = str(len(items))
-    if offset + len(items) < total:
-        response.status_code = 206
+    """Customers in id order. Any other attribute filters too (``?characteristic.value=crm/K1``);
+    a comma separates accepted values. Filters other than ``id`` / ``engagedParty.id`` read every
+    customer."""
+    filters = filters_of(request)
+    by_id = next((filters.pop(f) for f in _ID_FILTERS if f in filters), None)
+    if by_id is not None:
+        named = await reader(request).get_many(sorted(by_id))  # attribute equality: no moved redirects
+        items = page(response, [_resource(d) for d in named if d is not None], filters, fields, offset, limit)
+    else:
+        predicate = (lambda d: matches(_resource(d), filters)) if filters else None
+        try:
+            total, docs = await reader(request).list(offset, limit, predicate)
+        except ScanLimitExceeded as exc:
+            raise too_broad(exc) from exc
+        items = [project_fields(_resource(d), fields) for d in docs]
+        set_page_headers(response, total=total, count=len(items), offset=offset)
+    log.info("customer.list", count=len(items), filtered=bool(filters or by_id), channel=principal.channel)
     return mask(principal, items)  # type: ignore[no-any-return]
 
 
-@router.get("/customer/{customer_id}", responses=_ERRORS, summary="Retrieve a customer by id")
+@router.get("/customer/{customer_id}", responses=ERRORS, summary="Retrieve a customer by id")
 async def get_customer(
     customer_id: str,
     request: Request,
     response: Response,
-    fields: str | None = Query(None, description="Comma-separated attributes to return."),
-    principal: Principal = Depends(require("customer:read")),
+    fields: str | None = FIELDS,
+    principal: Principal = Depends(require(SCOPE)),
 ) -> dict[str, Any]:
-    doc = await _model(request).get(customer_id)
-    if doc is None:
-        raise ApiError(404, "NOT_FOUND", "Customer not found", f"no customer with id {customer_id}")
+    """The customer; an id merged into another customer answers with the survivor (its id in the
+    body, ``X-Moved-From`` the id asked for)."""
+    found = await _found(request, customer_id)
+    doc = found.doc
+    redirect_headers(response, found, tmf_mapping.href(BASE, "customer", doc.id))
     # The change that produced what the channel sees: lets support trace a read back to its source.
-    response.headers["X-Event-Id"] = doc.event_id
-    log.info("customer.read", customer_id=customer_id, event_id=doc.event_id, channel=principal.channel)
-    return mask(principal, project_fields(to_tmf(doc), fields))  # type: ignore[no-any-return]
+    if doc.event_id:
+        response.headers["X-Event-Id"] = doc.event_id
+    log.info("customer.read", customer_id=doc.id, requested_id=customer_id, event_id=doc.event_id,
+             channel=principal.channel)
+    return mask(principal, project_fields(_resource(doc), fields))  # type: ignore[no-any-return]

@@ -15,12 +15,16 @@ from overlay.settings import Settings, get_settings
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    from customer_cache.api import search, tmf629, tmf637, tmf666, view360
+    from customer_cache.keys import KEYS
+
     s = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = s
         app.state.redis = make_redis(s)
+        app.state.c360_keys = KEYS  # the live customer 360 model (a rebuild writes beside it)
         try:
             yield
         finally:
@@ -45,7 +49,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         body = {"status": "ok" if ok else "unavailable", "kafka": kafka_ok, "redis": redis_ok}
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    from customer_cache.api.tmf629 import router as tmf629
-
-    app.include_router(tmf629)
+    for api in (tmf629, tmf637, tmf666, view360, search):
+        app.include_router(api.router)
     return app
