@@ -214,9 +214,9 @@ async def search(client: Any, keys: Keys, text: str, limit: int = 10) -> list[Se
         for cid in sorted(replies[pos]):
             exact.setdefault(cid, kind)
         pos += 1
-    entries: list[Entry] = []
+    entries: dict[Entry, None] = {}  # the same entry often comes from several ranges
     for r, members in zip(plan, replies[pos:], strict=True):
-        entries.extend(e for m in members if (e := decode(r.index, m)) is not None)
+        entries.update((e, None) for m in members if (e := decode(r.index, m)) is not None)
 
     hits: list[SearchHit] = []
     if exact:
@@ -230,5 +230,5 @@ async def search(client: Any, keys: Keys, text: str, limit: int = 10) -> list[Se
             if doc is not None and doc.id not in {h.id for h in hits}:
                 hits.append(summary(doc, exact[cid]))
     seen = {h.id for h in hits}
-    hits.extend(h for h in rank(parsed, entries) if h.id not in seen)
+    hits.extend(h for h in rank(parsed, list(entries)) if h.id not in seen)
     return hits[:limit]
