@@ -60,7 +60,13 @@ def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
     return dependency
 
 
-_PERSONAL_FIELDS = frozenset({"birthDate", "nationalId", "contactMedium", "emailAddress", "phoneNumber"})
+# Response attributes holding personal data, wherever they appear: party data, contact and address
+# data, and identifiers that point at one person (numbers, SIMs).
+_PERSONAL_FIELDS = frozenset({
+    "birthDate", "nationalId", "contactMedium", "emailAddress", "phoneNumber", "email", "phone",
+    "address", "addresses", "serviceAddress", "street", "houseNumber", "identifiers", "msisdn", "iccid",
+    "imsi",
+})
 
 
 def mask(principal: Principal, body: Any) -> Any:
