@@ -1,17 +1,27 @@
-"""Redis plumbing: the client factory and the version-guarded document write every read model uses.
+"""Redis plumbing: the client factory and the version-guarded record write every read model uses.
 
-A read model stores each document as a hash ``{v, deleted, doc, event}``. The write is one Lua
-script, atomic on the server: it applies an upsert or delete only if its version is not older than
-the stored one, and a delete leaves a versioned tombstone, so an old upsert replayed after the
-delete cannot bring the document back. That makes at-least-once delivery and full replays safe.
+A read model stores each source record as a hash ``{v, deleted, doc, event, …}``. The write is one
+Lua script touching **one key** (so it runs on a Redis Cluster or Valkey as well as on one server),
+atomic on the server: it applies an upsert or delete only if its version is not older than the
+stored one, and a delete leaves a versioned tombstone, so an old upsert replayed after the delete
+cannot bring the record back. That makes at-least-once delivery and full replays safe.
+
+Equal versions are applied again (a redelivered event after a crash repeats its follow-up work; a
+source whose clock gives two changes one version keeps the later one in Kafka order). The script also
+keeps a record's *link* (the record it belongs to, e.g. a contact medium's party): a delete keeps
+the stored one, and when an upsert changes it the previous link is kept in ``prev`` (with the
+version that changed it in ``pv``), so the caller can tell both owners that something changed —
+also when it repeats that write after a crash.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError
 
 from overlay.settings import Settings, get_settings
 
@@ -24,19 +34,83 @@ def make_redis(settings: Settings | None = None, **overrides: Any) -> aioredis.R
     return client
 
 
-_VERSIONED_WRITE = """
+VERSIONED_WRITE = """
+-- KEYS[1]: the record hash.
+-- ARGV[1] version (a non-negative integer in decimal), ARGV[2] 'upsert' | 'delete', ARGV[3] doc,
+-- ARGV[4] event id, ARGV[5] link ('' = keep the stored one), ARGV[6..] field/value pairs to store
+-- as well ('' removes the field).
+-- Returns {0} when a newer version is stored, else {1, link, prev}: prev is the link before the
+-- change of link made by this version ('' if this version did not change it).
 local cur = redis.call('HGET', KEYS[1], 'v')
-if cur and tonumber(cur) > tonumber(ARGV[1]) then return 0 end
-if ARGV[2] == 'delete' then
-  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'deleted', '1', 'event', ARGV[5])
-  redis.call('HDEL', KEYS[1], 'doc')
-  if KEYS[2] then redis.call('ZREM', KEYS[2], ARGV[4]) end
-else
-  redis.call('HSET', KEYS[1], 'v', ARGV[1], 'deleted', '0', 'doc', ARGV[3], 'event', ARGV[5])
-  if KEYS[2] then redis.call('ZADD', KEYS[2], 0, ARGV[4]) end
+local v = ARGV[1]
+if cur and (#cur > #v or (#cur == #v and cur > v)) then return {0} end
+local link = redis.call('HGET', KEYS[1], 'link')
+local new_link = ARGV[5]
+if new_link == '' then new_link = link end
+if new_link and link and new_link ~= link then
+  redis.call('HSET', KEYS[1], 'prev', link, 'pv', v)
 end
-return 1
+if ARGV[2] == 'delete' then
+  redis.call('HSET', KEYS[1], 'v', v, 'deleted', '1', 'event', ARGV[4])
+  redis.call('HDEL', KEYS[1], 'doc')
+else
+  redis.call('HSET', KEYS[1], 'v', v, 'deleted', '0', 'doc', ARGV[3], 'event', ARGV[4])
+end
+if new_link then redis.call('HSET', KEYS[1], 'link', new_link) end
+for i = 6, #ARGV, 2 do
+  if ARGV[i + 1] == '' then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  else
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+local prev = ''
+if redis.call('HGET', KEYS[1], 'pv') == v then prev = redis.call('HGET', KEYS[1], 'prev') end
+return {1, new_link or '', prev}
 """
+
+
+def versioned_write_args(
+    version: int, *, deleted: bool, doc: str | bytes = "", event_id: str = "", link: str = "",
+    extra: Sequence[str] = (),
+) -> list[Any]:
+    """ARGV of :data:`VERSIONED_WRITE`; ``extra`` is field, value, field, value…"""
+    return [version, "delete" if deleted else "upsert", doc if not deleted else "", event_id, link, *extra]
+
+
+class Script:
+    """A Lua script run by EVALSHA, inline in pipelines (no SCRIPT EXISTS round trip per pipeline):
+    load it once with :meth:`ensure`, and again with :meth:`load` after a ``NoScriptError`` (a Redis
+    restarted or flushed its script cache)."""
+
+    def __init__(self, source: str) -> None:
+        import hashlib
+
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+        self._loaded: set[int] = set()
+
+    async def load(self, client: aioredis.Redis) -> None:
+        await client.script_load(self.source)
+        self._loaded.add(id(client))
+
+    async def ensure(self, client: aioredis.Redis) -> None:
+        if id(client) not in self._loaded:
+            await self.load(client)
+
+    def queue(self, pipe: Any, keys: Sequence[str], args: Sequence[Any]) -> None:
+        pipe.evalsha(self.sha, len(keys), *keys, *args)
+
+    async def __call__(self, client: aioredis.Redis, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        await self.ensure(client)
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self.load(client)
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+
+
+VERSIONED_WRITE_SCRIPT = Script(VERSIONED_WRITE)
 
 
 @dataclass(frozen=True)
@@ -48,27 +122,38 @@ class StoredDoc:
 
 
 class VersionedDocStore:
-    """Version-guarded documents, optionally listed in a lexicographic index (a sorted set)."""
+    """Version-guarded documents, optionally listed in a lexicographic index (a sorted set).
+
+    The document write and the index update are two single-key commands: the index follows the
+    document only when the write applied, and a redelivered event (same version) applies again, so a
+    crash between the two is repaired by the replay that at-least-once delivery brings."""
 
     def __init__(self, client: aioredis.Redis) -> None:
         self._client = client
-        self._script = client.register_script(_VERSIONED_WRITE)
 
     async def upsert(
         self, key: str, version: int, doc: str, *, event_id: str, index: str | None = None,
         member: str = "",
     ) -> bool:
         """Store ``doc`` unless a newer version is already there. True if applied."""
-        keys = [key, index] if index else [key]
-        applied = await self._script(keys=keys, args=[version, "upsert", doc, member, event_id])
-        return bool(applied)
+        result = await VERSIONED_WRITE_SCRIPT(
+            self._client, [key], versioned_write_args(version, deleted=False, doc=doc, event_id=event_id)
+        )
+        applied = bool(int(result[0]))
+        if applied and index:
+            await self._client.zadd(index, {member: 0})
+        return applied
 
     async def delete(
         self, key: str, version: int, *, event_id: str, index: str | None = None, member: str = ""
     ) -> bool:
-        keys = [key, index] if index else [key]
-        applied = await self._script(keys=keys, args=[version, "delete", "", member, event_id])
-        return bool(applied)
+        result = await VERSIONED_WRITE_SCRIPT(
+            self._client, [key], versioned_write_args(version, deleted=True, event_id=event_id)
+        )
+        applied = bool(int(result[0]))
+        if applied and index:
+            await self._client.zrem(index, member)
+        return applied
 
     async def get(self, key: str) -> StoredDoc | None:
         raw: dict[str, str] = await self._client.hgetall(key)  # type: ignore[assignment]

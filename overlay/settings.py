@@ -46,6 +46,18 @@ class Settings(BaseSettings):
     worker_liveness_timeout_s: float = Field(
         60.0, gt=0, description="A worker whose consumer makes no progress while lag exists restarts."
     )
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Serve the worker's Prometheus metrics here (unset: not served)."
+    )
+    worker_batch_size: int = Field(1000, ge=1, description="Events a worker applies to Redis per batch.")
+    worker_batch_wait_s: float = Field(
+        0.01, gt=0, description="How long a worker waits for a batch to fill before applying what it has."
+    )
+    resolver_batch_size: int = Field(200, ge=1, description="Dirty source parties resolved per batch.")
+    resolver_lease_ms: int = Field(
+        10_000, ge=500, description="The resolver lease: another worker takes over this long after a crash."
+    )
 
     # --- HTTP API ----------------------------------------------------------------------------
     api_host: str = "127.0.0.1"

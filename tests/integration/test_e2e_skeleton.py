@@ -12,7 +12,9 @@ import json
 import httpx
 import pytest
 
-from customer_cache.projection import customer_id_for
+from customer_cache.identity import IdentityRules
+from customer_cache.identity import customer_id as identity_customer_id
+from customer_cache.keys import KEYS
 from legacy_sim.crm_db import CrmStore
 from legacy_sim.estate import build_estate
 from legacy_sim.serve import ServeOptions, serve
@@ -53,17 +55,37 @@ async def _pipeline(settings, manifest, env, port, tmp_path):
     assert all(code == 0 for code in codes.values()), codes
 
 
-async def test_crm_change_reaches_the_channel_api(pipeline):
+async def _live_crm_parties(redis_client) -> list[str]:
+    refs = []
+    async for key in redis_client.scan_iter(match=KEYS.record("party", "crm/*"), count=1000):
+        if await redis_client.hget(key, "deleted") == "0":
+            refs.append(key.split(":", 3)[3])
+    return sorted(refs)
+
+
+async def test_crm_change_reaches_the_channel_api(pipeline, redis_client):
     client, crm, children = pipeline
     worker, connectors, api = children
     live = await crm.count(include_deleted=False)
 
     async def all_listed() -> httpx.Response | None:
+        # every live CRM record stored and resolved into a customer (duplicates of one person in
+        # the CRM are one customer), and the API lists every customer
+        parties = await _live_crm_parties(redis_client)
+        if len(parties) != live or await redis_client.zcard(KEYS.dirty):
+            return None
+        async with redis_client.pipeline(transaction=False) as pipe:
+            for ref in parties:
+                pipe.hget(KEYS.source_party(ref), "cust")
+            if not all(await pipe.execute()):
+                return None
         try:
             r = await client.get(CUSTOMERS, params={"limit": 5})
         except httpx.TransportError:
             return None
-        return r if r.status_code in (200, 206) and int(r.headers["X-Total-Count"]) == live else None
+        total = await redis_client.zcard(KEYS.customers)
+        ok = r.status_code in (200, 206) and int(r.headers["X-Total-Count"]) == total
+        return r if ok else None
 
     first = await eventually(all_listed, 90, what=lambda: "snapshot visible in the API\n"
                              + connectors.log()[-2000:] + worker.log()[-2000:] + api.log()[-2000:])
@@ -73,10 +95,17 @@ async def test_crm_change_reaches_the_channel_api(pipeline):
     health = await client.get("/health")
     assert health.status_code == 200 and health.json() == {"status": "ok", "kafka": True, "redis": True}
 
-    # A change in the legacy CRM …
-    cust_no = "K00000003"
+    # A CRM customer that is a customer on its own (no duplicate in the CRM) …
+    for cust_no in (f"K{n:08d}" for n in range(3, 60)):
+        customer_id = await redis_client.hget(KEYS.source_party(f"crm/{cust_no}"), "cust")
+        if customer_id and await redis_client.smembers(KEYS.members(customer_id)) == {f"crm/{cust_no}"}:
+            break
+    else:
+        raise AssertionError("every CRM customer has a duplicate")
+    assert customer_id == identity_customer_id([f"crm/{cust_no}"], IdentityRules())
+
+    # … changes in the legacy CRM …
     assert await crm.update_customer(cust_no, LAST_NM="Überall-Neumann")
-    customer_id = customer_id_for("crm", cust_no)
 
     async def renamed() -> httpx.Response | None:
         r = await client.get(f"{CUSTOMERS}/{customer_id}")

@@ -7,12 +7,16 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer
 
 from connectors.offsets import OffsetStore
-from customer_cache.projection import customer_id_for
-from customer_cache.read_model import CustomerReadModel
+from customer_cache.identity import IdentityRules, customer_id
+from customer_cache.keys import KEYS
+from customer_cache.resolver import Resolver
+from customer_cache.store import RecordStore
+from customer_cache.view.model import Customer360
 from overlay.events import ChangeEvent, EntityType, Operation
 from overlay.kafka import EventPublisher
 from overlay.models import Party
 from overlay.topics import PARTY
+from tests.integration.customer_cache.support import resolve_all
 
 
 def party_event(key: str, version: int, family: str, op: Operation = Operation.UPSERT) -> ChangeEvent[Party]:
@@ -58,23 +62,26 @@ async def test_offsets_survive_a_new_store_instance(settings):
         assert await again.load("mobile") == {"subscribers": {"page": 3}}
 
 
-async def test_read_model_is_version_guarded_and_replay_safe(redis_client):
-    model = CustomerReadModel(redis_client)
-    cid = customer_id_for("crm", "K7")
+async def test_the_customer_360_is_version_guarded_and_replay_safe(redis_client):
+    store = RecordStore(redis_client)
+    resolver = Resolver(redis_client)
+    cid = customer_id(["crm/K7"], IdentityRules())
+
+    async def family() -> str | None:
+        await resolve_all(resolver)
+        raw = await redis_client.get(KEYS.customer(cid))
+        return None if raw is None else Customer360.model_validate_json(raw).golden.family_name
+
     history = [party_event("K7", 1, "Alt"), party_event("K7", 2, "Neu")]
-    for event in history:
-        assert await model.apply_party(event)
+    assert await store.apply(history) == [True, True]
     # An older event delivered again (at-least-once) does not overwrite the newer state …
-    assert not await model.apply_party(history[0])
-    doc = await model.get(cid)
-    assert doc is not None and doc.party.family_name == "Neu"
+    assert await store.apply([history[0]]) == [False]
+    assert await family() == "Neu"
     # … a full replay ends in the same state …
-    for event in history:
-        await model.apply_party(event)
-    assert (await model.get(cid)).party.family_name == "Neu"  # type: ignore[union-attr]
+    await store.apply(history)
+    assert await family() == "Neu"
     # … and a delete is a versioned tombstone an old upsert cannot undo.
-    assert await model.apply_party(party_event("K7", 3, "", Operation.DELETE))
-    assert not await model.apply_party(history[1])
-    assert await model.get(cid) is None
-    total, docs = await model.list(0, 10)
-    assert total == 0 and docs == []
+    assert await store.apply([party_event("K7", 3, "", Operation.DELETE)]) == [True]
+    assert await store.apply([history[1]]) == [False]
+    assert await family() is None
+    assert await redis_client.zcard(KEYS.customers) == 0
