@@ -50,6 +50,11 @@ class RedisGraph:
         """Remember profiles just written (or known absent) without reading them back."""
         self._profiles.update(profiles)
 
+    def prime_holders(self, holders: Mapping[str, set[str]]) -> None:
+        """Remember holders already known (as :meth:`holders` would read them now)."""
+        for identifier, refs in holders.items():
+            self._holders[identifier] = set(refs)
+
     def known(self, ref: str) -> Profile | None:
         return self._profiles.get(ref)
 

@@ -25,11 +25,18 @@ first gives orphaned claims (a crashed holder's) back their original scores.
 
 Before its write pipeline a batch marks every party it will touch (the previous and new members of
 every customer involved) dirty, claimed. A crash anywhere in the pipeline therefore leaves all of
-them dirty: each is recomputed from the stored records (identities and documents are pure
-functions of them), and the pipeline order — new documents and members added, then vanished
-customers removed (their documents last), then the parties' customer pointers, then members removed
-— keeps a vanished customer reachable through a pointer until it is gone. Identifier index and
-profile are written idx-first, profile-last, so a repeat sees the same difference to apply.
+them dirty, and each is recomputed from the stored records (identities and documents are pure
+functions of them). The pipeline's order keeps every prefix recoverable: new and changed customers
+first (members added, listing, search keys, the document last, so a repeat that finds the document
+written finds the rest done), then the customers gone (redirect, listing, search keys, document,
+member set — before any pointer moves, so a repeat still reaches them through the pointers of
+their members; a missing document tells it the redirect was already decided), then the parties'
+customer pointers, then the members that left the remaining customers, and last the marks. The
+identifier index and profiles are written before clustering, index first and profile last, so a
+repeat sees the same difference to apply; holders of an identifier whose holder count crosses
+``max_holders`` are marked dirty in the same pipeline, before the index changes.
+
+A crash may repeat identity events (they are published before the write) but never loses one.
 """
 
 from __future__ import annotations
@@ -448,16 +455,23 @@ class _Batch:
                     n = len(adds.get(identifier, ())) + len(removes.get(identifier, ()))
                     pipe.srandmember(keys.holders(identifier), limit + 1 + n)
                 samples = await pipe.execute()
+            primed: dict[str, set[str]] = {}
             for identifier, sample in zip(changed, samples, strict=True):
                 n = len(adds.get(identifier, ())) + len(removes.get(identifier, ()))
                 holders = set(sample or ())
+                after = (holders | adds.get(identifier, set())) - removes.get(identifier, set())
+                # what the graph would read after the index change below: every holder, or more
+                # than max_holders of them (then the identifier links nobody, which is all it says)
+                primed[identifier] = after
                 if len(holders) >= limit + 1 + n:
                     continue  # more holders than can ever drop to max_holders in this batch
-                after = (holders | adds.get(identifier, set())) - removes.get(identifier, set())
                 if (len(holders) <= limit) != (len(after) <= limit):
                     affected |= (holders | after)
+            self.graph.prime_holders(primed)
         affected -= set(self.dirty)
 
+        if not await self.lease_still_held():
+            raise LeaseLost(self.r.owner)
         claimed_now = int(self.r._clock() * 1000) + CLAIM_OFFSET
         async with self.client.pipeline(transaction=False) as pipe:
             if affected:
@@ -633,6 +647,9 @@ class _Batch:
                 for cid in sorted(plan.members):
                     doc = plan.docs.get(cid)
                     added = plan.members[cid] - self.old_members.get(cid, set())
+                    lost = self.old_members.get(cid, set()) - plan.members[cid]
+                    if doc is None and not added and not lost:
+                        continue  # unchanged
                     if added:
                         pipe.sadd(keys.members(cid), *sorted(added))
                     pipe.zadd(keys.customers, {cid: 0})

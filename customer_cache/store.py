@@ -47,7 +47,7 @@ from overlay.models import (
     ProductInstance,
 )
 from overlay.models.common import CanonicalModel, SourceRef
-from overlay.redis import VERSIONED_WRITE_SCRIPT, versioned_write_args
+from overlay.redis import VERSIONED_WRITE_SCRIPT, versioned_write_args, write_result
 
 ENTITY_MODELS: dict[str, type[CanonicalModel]] = {
     EntityType.PARTY.value: Party,
@@ -217,12 +217,16 @@ class RecordStore:
 
         applied: list[_Applied] = []
         flags: list[bool] = []
-        for event, result in zip(events, results, strict=True):
-            ok = bool(int(result[0]))
+        counts: dict[tuple[str, bool], int] = {}
+        for event, (owner, result) in zip(events, results, strict=True):
+            ok, link, prev = write_result(result, owner)
             flags.append(ok)
-            RECORDS.labels(event.entity_type.value, "applied" if ok else "ignored").inc()
+            entity = event.entity_type.value
+            counts[(entity, ok)] = counts.get((entity, ok), 0) + 1
             if ok:
-                applied.append(_Applied(event, str(result[1]), str(result[2])))
+                applied.append(_Applied(event, link, prev))
+        for (entity, ok), n in counts.items():
+            RECORDS.labels(entity, "applied" if ok else "ignored").inc(n)
         if not applied:
             return flags
 
@@ -242,9 +246,10 @@ class RecordStore:
 
     async def _write_records(
         self, events: Sequence[ChangeEvent[Any]]
-    ) -> tuple[list[Any], dict[str, str | None]]:
+    ) -> tuple[list[tuple[str, Any]], dict[str, str | None]]:
         keys = self.keys
         orders: list[str] = []
+        owners: list[str] = []
         async with self._client.pipeline(transaction=False) as pipe:
             for event in events:
                 entity = event.entity_type.value
@@ -253,6 +258,7 @@ class RecordStore:
                 deleted = event.operation is Operation.DELETE
                 doc = b"" if payload is None else payload.__pydantic_serializer__.to_json(payload)
                 owner = owner_of(entity, source_ref, payload)
+                owners.append(owner)
                 if entity == _ORDER_STATUS and owner:
                     orders.append(owner)
                 VERSIONED_WRITE_SCRIPT.queue(pipe, [keys.record(entity, source_ref)], versioned_write_args(
@@ -264,7 +270,7 @@ class RecordStore:
                 pipe.hget(keys.record(_ORDER, order), "link")
             out = await pipe.execute()
         n = len(events)
-        return out[:n], dict(zip(unique_orders, out[n:], strict=True))
+        return list(zip(owners, out[:n], strict=True)), dict(zip(unique_orders, out[n:], strict=True))
 
     async def _link_and_mark(
         self, applied: Sequence[_Applied], order_parties: Mapping[str, str | None]

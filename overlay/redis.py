@@ -9,9 +9,9 @@ cannot bring the record back. That makes at-least-once delivery and full replays
 Equal versions are applied again (a redelivered event after a crash repeats its follow-up work; a
 source whose clock gives two changes one version keeps the later one in Kafka order). The script also
 keeps a record's *link* (the record it belongs to, e.g. a contact medium's party): a delete keeps
-the stored one, and when an upsert changes it the previous link is kept in ``prev`` (with the
-version that changed it in ``pv``), so the caller can tell both owners that something changed —
-also when it repeats that write after a crash.
+the stored one (its event names nobody), and when an upsert changes it the previous link is kept
+in ``prev`` (with the version that changed it in ``pv``), so the caller can tell both owners that
+something changed — also when it repeats that write after a crash.
 """
 
 from __future__ import annotations
@@ -37,37 +37,69 @@ def make_redis(settings: Settings | None = None, **overrides: Any) -> aioredis.R
 VERSIONED_WRITE = """
 -- KEYS[1]: the record hash.
 -- ARGV[1] version (a non-negative integer in decimal), ARGV[2] 'upsert' | 'delete', ARGV[3] doc,
--- ARGV[4] event id, ARGV[5] link ('' = keep the stored one), ARGV[6..] field/value pairs to store
--- as well ('' removes the field).
--- Returns {0} when a newer version is stored, else {1, link, prev}: prev is the link before the
--- change of link made by this version ('' if this version did not change it).
-local cur = redis.call('HGET', KEYS[1], 'v')
+-- ARGV[4] event id, ARGV[5] link of an upsert ('' = none; a delete keeps the stored one),
+-- ARGV[6..] field/value pairs to store as well ('' removes the field).
+-- Returns 0 when a newer version is stored; 1 when an upsert applied and this version changed no
+-- link; else the string "link\\nprev": the record's link, and the link before the change of link
+-- made by this version ('' if it made none).
+local cur = redis.call('HMGET', KEYS[1], 'v', 'link', 'pv', 'prev')
 local v = ARGV[1]
-if cur and (#cur > #v or (#cur == #v and cur > v)) then return {0} end
-local link = redis.call('HGET', KEYS[1], 'link')
+local stored = cur[1]
+if stored and (#stored > #v or (#stored == #v and stored > v)) then return 0 end
+local link, pv, prev = cur[2], cur[3], cur[4]
+local deleting = ARGV[2] == 'delete'
 local new_link = ARGV[5]
-if new_link == '' then new_link = link end
-if new_link and link and new_link ~= link then
-  redis.call('HSET', KEYS[1], 'prev', link, 'pv', v)
+if deleting then new_link = link or '' end
+local fields = {'v', v, 'event', ARGV[4]}
+local gone = {}
+if link and new_link ~= link then
+  prev, pv = link, v
+  fields[#fields + 1] = 'prev'
+  fields[#fields + 1] = link
+  fields[#fields + 1] = 'pv'
+  fields[#fields + 1] = v
 end
-if ARGV[2] == 'delete' then
-  redis.call('HSET', KEYS[1], 'v', v, 'deleted', '1', 'event', ARGV[4])
-  redis.call('HDEL', KEYS[1], 'doc')
+if new_link ~= '' then
+  fields[#fields + 1] = 'link'
+  fields[#fields + 1] = new_link
 else
-  redis.call('HSET', KEYS[1], 'v', v, 'deleted', '0', 'doc', ARGV[3], 'event', ARGV[4])
+  gone[#gone + 1] = 'link'
 end
-if new_link then redis.call('HSET', KEYS[1], 'link', new_link) end
+if deleting then
+  fields[#fields + 1] = 'deleted'
+  fields[#fields + 1] = '1'
+  gone[#gone + 1] = 'doc'
+else
+  fields[#fields + 1] = 'deleted'
+  fields[#fields + 1] = '0'
+  fields[#fields + 1] = 'doc'
+  fields[#fields + 1] = ARGV[3]
+end
 for i = 6, #ARGV, 2 do
   if ARGV[i + 1] == '' then
-    redis.call('HDEL', KEYS[1], ARGV[i])
+    gone[#gone + 1] = ARGV[i]
   else
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    fields[#fields + 1] = ARGV[i]
+    fields[#fields + 1] = ARGV[i + 1]
   end
 end
-local prev = ''
-if redis.call('HGET', KEYS[1], 'pv') == v then prev = redis.call('HGET', KEYS[1], 'prev') end
-return {1, new_link or '', prev}
+redis.call('HSET', KEYS[1], unpack(fields))
+if #gone > 0 then redis.call('HDEL', KEYS[1], unpack(gone)) end
+if pv ~= v then prev = '' end
+if not deleting and prev == '' then return 1 end
+return new_link .. '\\n' .. prev
 """
+
+
+def write_result(reply: object, link: str) -> tuple[bool, str, str]:
+    """(applied, link, prev) from a :data:`VERSIONED_WRITE` reply for a write that gave ``link``."""
+    if reply == 0:
+        return False, "", ""
+    if reply == 1:
+        return True, link, ""
+    text = reply.decode() if isinstance(reply, bytes) else str(reply)
+    kept, _, prev = text.partition("\n")
+    return True, kept, prev
 
 
 def versioned_write_args(
@@ -139,7 +171,7 @@ class VersionedDocStore:
         result = await VERSIONED_WRITE_SCRIPT(
             self._client, [key], versioned_write_args(version, deleted=False, doc=doc, event_id=event_id)
         )
-        applied = bool(int(result[0]))
+        applied = bool(result != 0)
         if applied and index:
             await self._client.zadd(index, {member: 0})
         return applied
@@ -150,7 +182,7 @@ class VersionedDocStore:
         result = await VERSIONED_WRITE_SCRIPT(
             self._client, [key], versioned_write_args(version, deleted=True, event_id=event_id)
         )
-        applied = bool(int(result[0]))
+        applied = bool(result != 0)
         if applied and index:
             await self._client.zrem(index, member)
         return applied

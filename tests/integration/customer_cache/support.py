@@ -40,7 +40,7 @@ def owner(ref: str) -> SourceRef:
     return SourceRef(system=system, key=key)
 
 
-async def resolve_all(resolver: Resolver, rounds: int = 50) -> list[Any]:
+async def resolve_all(resolver: Resolver, rounds: int = 10_000) -> list[Any]:
     """Resolve until nothing is dirty; the results of every batch."""
     assert await resolver.hold_lease()
     results = []

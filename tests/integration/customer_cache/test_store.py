@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from customer_cache.keys import KEYS
 from customer_cache.store import RecordStore, epoch_ms
-from overlay.models import ContactMedium, MediumType, Order, OrderState, OrderStatus, SourceRef
+from overlay.models import Address, ContactMedium, MediumType, Order, OrderState, OrderStatus, SourceRef
 from tests.integration.customer_cache.support import event, owner, party
 
 
@@ -122,3 +122,13 @@ async def test_a_batch_is_two_round_trips(redis_client, monkeypatch):
     assert all(await store.apply(batch))
     assert executed == 2
     assert await redis_client.zcard(KEYS.dirty) == 300
+
+
+async def test_a_child_that_names_no_party_any_more_leaves_its_party(redis_client):
+    store = RecordStore(redis_client)
+    await store.apply([event("address", "crm/A1", 1, Address(party=owner("crm/K1"), city="Berlin"))])
+    await redis_client.delete(KEYS.dirty)
+    await store.apply([event("address", "crm/A1", 2, Address(city="Berlin"))])
+    assert await redis_client.zrange(KEYS.dirty, 0, -1) == ["crm/K1"]
+    assert await redis_client.smembers(KEYS.children("crm/K1")) == set()
+    assert "link" not in await redis_client.hgetall(KEYS.record("address", "crm/A1"))
