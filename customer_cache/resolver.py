@@ -50,9 +50,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import redis.asyncio as aioredis
+from aiokafka.errors import KafkaError
 from prometheus_client import Counter, Gauge, Histogram
 from pydantic import ValidationError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, RedisError
 
 from customer_cache.events import IdentityChange, IdentityEvent
 from customer_cache.graph import RedisGraph
@@ -91,6 +92,8 @@ IDENTITY_EVENTS = Counter(
     "overlay_customer_identity_events_total", "Identity events published.", ["change"]
 )
 LEADER = Gauge("overlay_customer_resolver_leader", "1 while this worker holds the resolver lease.")
+FAILED = Counter("overlay_customer_resolver_failures_total",
+                 "Source parties that could not be resolved (their marks go to the back of the queue).")
 
 # --- Lua, one key each ---------------------------------------------------------------------------------
 
@@ -143,7 +146,15 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """)
 
-_SCRIPTS = (_TAKE, _UNCLAIM, _COMPLETE, _RENEW, _RELEASE)
+_DEFER = Script("""
+-- KEYS[1] dirty set; ARGV[1] member, ARGV[2] its claimed score, ARGV[3] the new score.
+if tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1]) or '-1') == tonumber(ARGV[2]) then
+  return redis.call('ZADD', KEYS[1], 'XX', ARGV[3], ARGV[1])
+end
+return 0
+""")
+
+_SCRIPTS = (_TAKE, _UNCLAIM, _COMPLETE, _RENEW, _RELEASE, _DEFER)
 
 
 class IdentityPublisher(Protocol):
@@ -181,6 +192,10 @@ class BatchResult:
 
 class LeaseLost(Exception):
     """The lease expired or another worker holds it: the batch must not be written."""
+
+
+_TRANSIENT: tuple[type[BaseException], ...] = (LeaseLost, RedisError, KafkaError, OSError, TimeoutError)
+"""Errors of the infrastructure (retried as they are) rather than of a party's data."""
 
 
 def _anchor_order(ref: str, rules: IdentityRules) -> tuple[int, str]:
@@ -263,7 +278,7 @@ class Resolver:
                     if result is None:
                         await self._idle()
                 except Exception as exc:
-                    log.error("resolver.batch_failed", error=type(exc).__name__, detail=str(exc)[:500])
+                    log.error("resolver.batch_failed", error=type(exc).__name__, detail=_safe_detail(exc))
                     await self._give_back_claims()
                     await self._sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
@@ -340,9 +355,40 @@ class Resolver:
         if not marks:
             return None
         started = time.perf_counter()
-        result = await self.resolve(marks)
+        try:
+            result = await self.resolve(marks)
+        except _TRANSIENT:
+            raise
+        except Exception as exc:
+            # Not the infrastructure: something in these parties' data. Resolve them one by one so
+            # that one bad party cannot hold up every other.
+            log.error("resolver.batch_failed", error=type(exc).__name__, parties=len(marks),
+                      detail=_safe_detail(exc))
+            result = await self._one_by_one(marks)
         BATCH_SECONDS.observe(time.perf_counter() - started)
         return result
+
+    async def _one_by_one(self, marks: Sequence[DirtyMark]) -> BatchResult:
+        total = BatchResult()
+        for mark in marks:
+            try:
+                result = await self.resolve([mark])
+            except _TRANSIENT:
+                raise
+            except Exception as exc:
+                # Its mark goes to the back of the queue (score: now), to be tried again after the
+                # others; the error is logged each time until the data or the code is fixed.
+                FAILED.inc()
+                log.error("resolver.party_failed", source=mark.ref, error=type(exc).__name__,
+                          detail=_safe_detail(exc))
+                await _DEFER(self._client, [self.keys.dirty],
+                             [mark.ref, mark.claimed, int(self._clock() * 1000)])
+                continue
+            total.parties += result.parties
+            total.written += result.written
+            total.removed += result.removed
+            total.events += result.events
+        return total
 
     async def resolve(self, marks: Sequence[DirtyMark]) -> BatchResult:
         """Resolve the parties of ``marks`` (taken by :meth:`take`) and remove the marks that did not
@@ -707,6 +753,17 @@ class _Plan:
     """Customers already gone but for their member set (an earlier attempt died half way)."""
     pointers: dict[str, str | None] = field(default_factory=dict)
     events: list[IdentityEvent] = field(default_factory=list)
+
+
+def _safe_detail(exc: BaseException) -> str:
+    """An error's message when it cannot carry personal data (infrastructure errors); else only
+    where it was raised (a validation error quotes the values it rejected)."""
+    if isinstance(exc, _TRANSIENT):
+        return str(exc)[:300]
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return "" if tb is None else f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
 
 
 def _live(profile: Profile | None) -> bool:

@@ -109,8 +109,8 @@ class Runtime:
             try:
                 applied = await self.store.apply(events)
             except Exception as exc:
-                log.error("records.apply_failed", error=type(exc).__name__, detail=str(exc)[:300],
-                          events=len(events), retry_in_s=delay)
+                log.error("records.apply_failed", error=type(exc).__name__, events=len(events),
+                          first_event_id=events[0].event_id, retry_in_s=delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue

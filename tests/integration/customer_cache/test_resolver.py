@@ -219,3 +219,30 @@ async def test_the_background_loop_resolves_and_stops_cleanly(redis_client):
     finally:
         await resolver.stop()
     assert await redis_client.get(KEYS.resolver_lease) is None
+
+
+async def test_a_party_that_cannot_be_resolved_does_not_hold_up_the_others(redis_client, monkeypatch):
+    import customer_cache.resolver as resolver_module
+
+    store = RecordStore(redis_client)
+    resolver = Resolver(redis_client)
+    real = resolver_module.assemble
+
+    def failing(cid, members, rules):
+        members = list(members)
+        if any(m.ref == "crm/BAD" for m in members):
+            raise ValueError("a bug meets odd data")
+        return real(cid, members, rules)
+
+    monkeypatch.setattr(resolver_module, "assemble", failing)
+    bad = party("crm/BAD", 1, given_name="Bad", family_name="Data")
+    await store.apply([bad, party("crm/GOOD", 1, given_name="Good", family_name="Data")])
+    assert await resolver.hold_lease()
+    await resolver.run_once()
+    assert await customer_of(redis_client, "crm/GOOD") is not None
+    assert await customer_of(redis_client, "crm/BAD") is None
+    # the bad party's mark stays, behind the others (scored now rather than at its observation)
+    assert await redis_client.zscore(KEYS.dirty, "crm/BAD") > epoch_ms(bad.observed_at)
+    monkeypatch.setattr(resolver_module, "assemble", real)
+    await resolve_all(resolver)
+    assert await customer_of(redis_client, "crm/BAD") is not None
