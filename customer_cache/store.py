@@ -47,7 +47,7 @@ from overlay.models import (
     ProductInstance,
 )
 from overlay.models.common import CanonicalModel, SourceRef
-from overlay.redis import VERSIONED_WRITE_SCRIPT, versioned_write_args, write_result
+from overlay.redis import VERSIONED_WRITE_SCRIPT, execute_many, write_result
 
 ENTITY_MODELS: dict[str, type[CanonicalModel]] = {
     EntityType.PARTY.value: Party,
@@ -248,27 +248,32 @@ class RecordStore:
         self, events: Sequence[ChangeEvent[Any]]
     ) -> tuple[list[tuple[str, Any]], dict[str, str | None]]:
         keys = self.keys
-        orders: list[str] = []
+        sha = VERSIONED_WRITE_SCRIPT.sha
+        orders: set[str] = set()
         owners: list[str] = []
-        async with self._client.pipeline(transaction=False) as pipe:
-            for event in events:
-                entity = event.entity_type.value
-                source_ref = event.entity_ref
-                payload = event.payload
-                deleted = event.operation is Operation.DELETE
-                doc = b"" if payload is None else payload.__pydantic_serializer__.to_json(payload)
-                owner = owner_of(entity, source_ref, payload)
-                owners.append(owner)
-                if entity == _ORDER_STATUS and owner:
-                    orders.append(owner)
-                VERSIONED_WRITE_SCRIPT.queue(pipe, [keys.record(entity, source_ref)], versioned_write_args(
-                    event.version, deleted=deleted, doc=doc, event_id=event.event_id, link=owner,
-                    extra=("obs", _iso(event.observed_at), "mod", _iso(event.modified_at)),
-                ))
-            unique_orders = sorted(set(orders))
-            for order in unique_orders:  # read after the writes: an order in this batch is seen
-                pipe.hget(keys.record(_ORDER, order), "link")
-            out = await pipe.execute()
+        commands: list[tuple[Any, ...]] = []
+        for event in events:
+            entity = event.entity_type.value
+            source_ref = event.entity_ref
+            payload = event.payload
+            deleted = event.operation is Operation.DELETE
+            doc = b"" if payload is None else payload.__pydantic_serializer__.to_json(payload)
+            owner = owner_of(entity, source_ref, payload)
+            owners.append(owner)
+            if entity == _ORDER_STATUS and owner:
+                orders.add(owner)
+            commands.append((
+                "EVALSHA", sha, 1, keys.record(entity, source_ref), event.version,
+                "delete" if deleted else "upsert", doc, event.event_id, owner,
+                "obs", _iso(event.observed_at), "mod", _iso(event.modified_at),
+            ))
+        unique_orders = sorted(orders)
+        for order in unique_orders:  # read after the writes: an order in this batch is seen
+            commands.append(("HGET", keys.record(_ORDER, order), "link"))
+        out = await execute_many(self._client, commands)
+        for reply in out:
+            if isinstance(reply, Exception):
+                raise reply
         n = len(events)
         return list(zip(owners, out[:n], strict=True)), dict(zip(unique_orders, out[n:], strict=True))
 

@@ -109,18 +109,19 @@ async def test_a_batch_is_two_round_trips(redis_client, monkeypatch):
     store = RecordStore(redis_client)
     batch = [party(f"crm/K{i}", 1) for i in range(300)]
     batch += [email(f"crm/C{i}", 1, f"crm/K{i}", f"p{i}@example.de") for i in range(300)]
-    executed = 0
-    pipeline_cls = type(redis_client.pipeline())
-    original = pipeline_cls.execute
+    sent = 0
+    connection_cls = type(redis_client.connection_pool.make_connection())
+    original = connection_cls.send_packed_command
 
     async def counting(self, *args, **kwargs):
-        nonlocal executed
-        executed += 1
+        nonlocal sent
+        sent += 1
         return await original(self, *args, **kwargs)
 
-    monkeypatch.setattr(pipeline_cls, "execute", counting)
+    await store.apply([party("crm/K0", 0)])  # the script loaded, the connections made
+    monkeypatch.setattr(connection_cls, "send_packed_command", counting)
     assert all(await store.apply(batch))
-    assert executed == 2
+    assert sent == 2
     assert await redis_client.zcard(KEYS.dirty) == 300
 
 
@@ -132,3 +133,20 @@ async def test_a_child_that_names_no_party_any_more_leaves_its_party(redis_clien
     assert await redis_client.zrange(KEYS.dirty, 0, -1) == ["crm/K1"]
     assert await redis_client.smembers(KEYS.children("crm/K1")) == set()
     assert "link" not in await redis_client.hgetall(KEYS.record("address", "crm/A1"))
+
+
+async def test_a_server_that_lost_its_scripts_and_a_cluster_style_client_give_the_same_records(redis_client):
+    store = RecordStore(redis_client)
+    batch = [party("crm/K1", 1), email("crm/C1", 1, "crm/K1", "a@example.de")]
+    await redis_client.script_flush()  # a restarted server: the script is loaded again
+    assert await store.apply(batch) == [True, True]
+    fast = await redis_client.hgetall(KEYS.record("contactMedium", "crm/C1"))
+
+    # A client of another kind (a cluster client, say) goes through its own pipeline instead.
+    await redis_client.flushdb()
+    other_kind = type("OtherClient", (type(redis_client),), {})(
+        connection_pool=redis_client.connection_pool)
+    assert await RecordStore(other_kind).apply(batch) == [True, True]
+    assert await redis_client.hgetall(KEYS.record("contactMedium", "crm/C1")) == fast
+    assert await RecordStore(other_kind).apply(batch[:1]) == [True]
+    assert await RecordStore(other_kind).apply([party("crm/K1", 0)]) == [False]
