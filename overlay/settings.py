@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     connectors_config: Path = Field(
         Path("deploy/connectors/demo.yaml"), description="YAML file listing the connectors to run."
     )
+    crm_connector: str = Field(
+        "crm", description="The connector (in connectors_config) of the CRM that customer writes go to."
+    )
     connectors_host: str = "127.0.0.1"
     connectors_port: int = Field(
         8081, ge=0, le=65535, description="Status, Prometheus metrics and webhook receivers."
