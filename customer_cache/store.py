@@ -9,11 +9,12 @@ to its order (``ostat:``) — and the owning source party is marked dirty (``ZAD
 the event's ``observed_at`` in ms, so the earliest pending change is kept for the freshness
 measurement).
 
-A batch costs two pipelined round trips whatever its size (a third only for deleted order statuses,
-whose order is known from the stored record only): the scripts, then the links and dirty marks of
-the events that applied. A crash between the two loses nothing: the Kafka offsets are committed only
-after the batch, the redelivered events carry the same versions, and an equal version applies again
-and repeats the follow-up work. A duplicate or older event applies nowhere and marks nobody dirty.
+A batch costs two round trips whatever its size: the scripts, then the links and dirty marks of
+the events that applied (a third for order statuses: their order's party is read after they are
+linked, so that an order written at the same time by another worker is never missed). A crash
+between them loses nothing: the Kafka offsets are committed only after the batch, the redelivered
+events carry the same versions, and an equal version applies again and repeats the follow-up work.
+A duplicate or older event applies nowhere and marks nobody dirty.
 
 The record hash holds ``v``, ``deleted``, ``doc`` (the canonical payload as JSON), ``event`` (event
 id), ``obs`` and ``mod`` (observed and modified time, ISO 8601), ``link`` (the owner's ``system/key``:
@@ -210,10 +211,10 @@ class RecordStore:
             return []
         await VERSIONED_WRITE_SCRIPT.ensure(self._client)
         try:
-            results, order_parties = await self._write_records(events)
+            results = await self._write_records(events)
         except NoScriptError:  # the server lost its script cache (restart, SCRIPT FLUSH)
             await VERSIONED_WRITE_SCRIPT.load(self._client)
-            results, order_parties = await self._write_records(events)
+            results = await self._write_records(events)
 
         applied: list[_Applied] = []
         flags: list[bool] = []
@@ -230,26 +231,12 @@ class RecordStore:
         if not applied:
             return flags
 
-        # Order statuses mark the party of their order; a deleted status named its order only in
-        # the stored record, so that order's party is looked up now.
-        missing = sorted({a.owner for a in applied if a.event.entity_type is EntityType.ORDER_STATUS
-                          and a.owner and a.owner not in order_parties})
-        if missing:
-            async with self._client.pipeline(transaction=False) as pipe:
-                for order in missing:
-                    pipe.hget(self.keys.record(_ORDER, order), "link")
-                for order, party in zip(missing, await pipe.execute(), strict=True):
-                    order_parties[order] = party
-
-        await self._link_and_mark(applied, order_parties)
+        await self._link_and_mark(applied)
         return flags
 
-    async def _write_records(
-        self, events: Sequence[ChangeEvent[Any]]
-    ) -> tuple[list[tuple[str, Any]], dict[str, str | None]]:
+    async def _write_records(self, events: Sequence[ChangeEvent[Any]]) -> list[tuple[str, Any]]:
         keys = self.keys
         sha = VERSIONED_WRITE_SCRIPT.sha
-        orders: set[str] = set()
         owners: list[str] = []
         commands: list[tuple[Any, ...]] = []
         for event in events:
@@ -260,29 +247,22 @@ class RecordStore:
             doc = b"" if payload is None else payload.__pydantic_serializer__.to_json(payload)
             owner = owner_of(entity, source_ref, payload)
             owners.append(owner)
-            if entity == _ORDER_STATUS and owner:
-                orders.add(owner)
             commands.append((
                 "EVALSHA", sha, 1, keys.record(entity, source_ref), event.version,
                 "delete" if deleted else "upsert", doc, event.event_id, owner,
                 "obs", _iso(event.observed_at), "mod", _iso(event.modified_at),
             ))
-        unique_orders = sorted(orders)
-        for order in unique_orders:  # read after the writes: an order in this batch is seen
-            commands.append(("HGET", keys.record(_ORDER, order), "link"))
         out = await execute_many(self._client, commands)
         for reply in out:
             if isinstance(reply, Exception):
                 raise reply
-        n = len(events)
-        return list(zip(owners, out[:n], strict=True)), dict(zip(unique_orders, out[n:], strict=True))
+        return list(zip(owners, out, strict=True))
 
-    async def _link_and_mark(
-        self, applied: Sequence[_Applied], order_parties: Mapping[str, str | None]
-    ) -> None:
+    async def _link_and_mark(self, applied: Sequence[_Applied]) -> None:
         keys = self.keys
         links: dict[tuple[str, str], bool] = {}  # (set key, member) → present; the last event decides
         dirty: dict[str, int] = {}
+        status_orders: dict[str, int] = {}  # order → earliest observation of its applied statuses
 
         def mark(party: str | None, ms: int) -> None:
             if party and (party not in dirty or ms < dirty[party]):
@@ -300,7 +280,7 @@ class RecordStore:
                     links[(keys.order_statuses(prev), member)] = False
                 if owner:
                     links[(keys.order_statuses(owner), member)] = not deleted
-                    mark(order_parties.get(owner), ms)
+                    status_orders[owner] = min(ms, status_orders.get(owner, ms))
                 continue
             if entity != _PARTY:
                 if prev and prev != owner:
@@ -315,15 +295,25 @@ class RecordStore:
         remove: dict[str, list[str]] = {}
         for (key, member), present in sorted(links.items()):
             (add if present else remove).setdefault(key, []).append(member)
+        orders = sorted(status_orders)
         async with self._client.pipeline(transaction=False) as pipe:
             # Links first, the dirty mark last: whoever sees the mark finds the records linked.
             for key, members in add.items():
                 pipe.sadd(key, *members)
             for key, members in remove.items():
                 pipe.srem(key, *members)
-            if dirty:
+            # An order status marks its order's party, read only now that the status is linked: an
+            # order written meanwhile either is seen here or marks its party after this link.
+            for order in orders:
+                pipe.hget(keys.record(_ORDER, order), "link")
+            if dirty and not orders:
                 pipe.zadd(keys.dirty, dirty, lt=True)
-            await pipe.execute()
+            replies = await pipe.execute()
+        if orders:
+            for order, party in zip(orders, replies[len(replies) - len(orders):], strict=True):
+                mark(party, status_orders[order])
+            if dirty:
+                await self._client.zadd(keys.dirty, dirty, lt=True)
 
     # --- reads (stages 2 and 3) --------------------------------------------------------------------
 

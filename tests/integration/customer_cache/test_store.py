@@ -150,3 +150,28 @@ async def test_a_server_that_lost_its_scripts_and_a_cluster_style_client_give_th
     assert await redis_client.hgetall(KEYS.record("contactMedium", "crm/C1")) == fast
     assert await RecordStore(other_kind).apply(batch[:1]) == [True]
     assert await RecordStore(other_kind).apply([party("crm/K1", 0)]) == [False]
+
+
+async def test_an_order_arriving_while_its_status_is_applied_is_not_missed(redis_client):
+    from customer_cache.resolver import Resolver
+    from customer_cache.store import _Applied
+    from overlay.redis import VERSIONED_WRITE_SCRIPT
+    from tests.integration.customer_cache.support import resolve_all
+
+    statuses, orders = RecordStore(redis_client), RecordStore(redis_client)  # two workers
+    status = event("orderStatus", "backend-mobile/O1", 3, OrderStatus(
+        order=SourceRef(system="overlay", key="O1"), state=OrderState.IN_PROGRESS))
+    # The status is written; before it is linked to its order, the order arrives in another worker
+    # and its party is resolved (the status not linked yet, so not seen).
+    await VERSIONED_WRITE_SCRIPT.load(redis_client)
+    [(link, _)] = await statuses._write_records([status])
+    await orders.apply([party("crm/K1", 1), event("order", "overlay/O1", 1, Order(party=owner("crm/K1")))])
+    await resolve_all(Resolver(redis_client, owner="r1"))
+    await redis_client.delete(KEYS.resolver_lease)
+    # Linking the status then finds the order, and marks its party again.
+    await statuses._link_and_mark([_Applied(status, link, "")])
+    assert await redis_client.zrange(KEYS.dirty, 0, -1) == ["crm/K1"]
+    await resolve_all(Resolver(redis_client, owner="r2"))
+    cid = await redis_client.hget(KEYS.source_party("crm/K1"), "cust")
+    doc = await redis_client.get(KEYS.customer(cid))
+    assert '"state":"inProgress"' in doc
