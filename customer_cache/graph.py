@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from customer_cache.identity import Profile
 from customer_cache.keys import KEYS, Keys
 from overlay.logging import get_logger
+from overlay.redis import Commands, as_set, execute
 
 log = get_logger(__name__)
 
@@ -63,10 +64,10 @@ class RedisGraph:
         wanted = sorted({r for r in refs if r not in self._profiles})
         if wanted:
             self.round_trips += 1
-            async with self._client.pipeline(transaction=False) as pipe:
-                for ref in wanted:
-                    pipe.hget(self.keys.source_party(ref), "prof")
-                raws = await pipe.execute()
+            pipe = Commands()
+            for ref in wanted:
+                pipe.hget(self.keys.source_party(ref), "prof")
+            raws = await execute(self._client, pipe)
             for ref, raw in zip(wanted, raws, strict=True):
                 self._profiles[ref] = _parse(ref, raw)
         out: dict[str, Profile] = {}
@@ -82,13 +83,13 @@ class RedisGraph:
         if wanted:
             self.round_trips += 1
             limit = self._holders_limit
-            async with self._client.pipeline(transaction=False) as pipe:
-                for identifier in wanted:
-                    if limit is None:
-                        pipe.smembers(self.keys.holders(identifier))
-                    else:
-                        pipe.srandmember(self.keys.holders(identifier), limit)
-                raws = await pipe.execute()
+            pipe = Commands()
+            for identifier in wanted:
+                if limit is None:
+                    pipe.smembers(self.keys.holders(identifier))
+                else:
+                    pipe.srandmember(self.keys.holders(identifier), limit)
+            raws = await execute(self._client, pipe)
             for identifier, raw in zip(wanted, raws, strict=True):
-                self._holders[identifier] = set(raw or ())
+                self._holders[identifier] = as_set(raw)
         return {i: set(self._holders[i]) for i in identifiers if self._holders.get(i)}

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -66,9 +67,10 @@ from customer_cache.view.model import Customer360
 from customer_cache.view.survivorship import system_rank
 from overlay.logging import bind_correlation, clear_correlation, get_logger
 from overlay.models import Account, Address, ContactMedium, ProductInstance
-from overlay.redis import Script
+from overlay.redis import Commands, Script, as_set, execute
 
 log = get_logger(__name__)
+_DEBUG = logging.getLogger(__name__)
 
 CLAIM_OFFSET = 1 << 45
 """Added to a dirty mark's score (epoch ms, < 2**41 until the year 2039… 2**45 is ~1100 years) while
@@ -439,10 +441,11 @@ class _Batch:
         result.written = sorted(plan.docs)
         result.removed = sorted(plan.vanished)
         result.events = plan.events
-        for cid, doc in sorted(plan.docs.items()):
-            bind_correlation(customer_id=cid, event_id=doc.event_id)
-            log.debug("customer.written", members=len(doc.sources), version=doc.version)
-            clear_correlation()
+        if _DEBUG.isEnabledFor(logging.DEBUG):
+            for cid, doc in sorted(plan.docs.items()):
+                bind_correlation(customer_id=cid, event_id=doc.event_id)
+                log.debug("customer.written", members=len(doc.sources), version=doc.version)
+                clear_correlation()
         return result
 
     async def lease_still_held(self) -> bool:
@@ -461,10 +464,10 @@ class _Batch:
         other holders of identifiers whose holder count crossed ``max_holders`` (their links change)."""
         keys = self.keys
         stored_raw: list[Any]
-        async with self.client.pipeline(transaction=False) as pipe:
-            for ref in self.dirty:
-                pipe.hmget(keys.source_party(ref), ["prof", "cust"])
-            stored_raw, _ = await asyncio.gather(pipe.execute(), self.load(self.dirty))
+        pipe = Commands()
+        for ref in self.dirty:
+            pipe.hmget(keys.source_party(ref), ["prof", "cust"])
+        stored_raw, _ = await asyncio.gather(execute(self.client, pipe), self.load(self.dirty))
 
         new: dict[str, Profile] = {}
         old: dict[str, Profile | None] = {}
@@ -496,11 +499,11 @@ class _Batch:
         changed = sorted(adds.keys() | removes.keys())
         limit = self.rules.max_holders
         if changed:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for identifier in changed:
-                    n = len(adds.get(identifier, ())) + len(removes.get(identifier, ()))
-                    pipe.srandmember(keys.holders(identifier), limit + 1 + n)
-                samples = await pipe.execute()
+            pipe = Commands()
+            for identifier in changed:
+                n = len(adds.get(identifier, ())) + len(removes.get(identifier, ()))
+                pipe.srandmember(keys.holders(identifier), limit + 1 + n)
+            samples = await execute(self.client, pipe)
             primed: dict[str, set[str]] = {}
             for identifier, sample in zip(changed, samples, strict=True):
                 n = len(adds.get(identifier, ())) + len(removes.get(identifier, ()))
@@ -519,18 +522,18 @@ class _Batch:
         if not await self.lease_still_held():
             raise LeaseLost(self.r.owner)
         claimed_now = int(self.r._clock() * 1000) + CLAIM_OFFSET
-        async with self.client.pipeline(transaction=False) as pipe:
-            if affected:
-                pipe.zadd(keys.dirty, dict.fromkeys(sorted(affected), claimed_now), lt=True)
-            for identifier in changed:
-                if identifier in removes:
-                    pipe.srem(keys.holders(identifier), *sorted(removes[identifier]))
-                if identifier in adds:
-                    pipe.sadd(keys.holders(identifier), *sorted(adds[identifier]))
-            for ref in changed_profiles:  # the profile last: a repeat sees the same difference
-                pipe.hset(keys.source_party(ref), "prof", new[ref].model_dump_json())
-            await self.r._fault("profiles", pipe)
-            await pipe.execute()
+        pipe = Commands()
+        if affected:
+            pipe.zadd(keys.dirty, dict.fromkeys(sorted(affected), claimed_now), lt=True)
+        for identifier in changed:
+            if identifier in removes:
+                pipe.srem(keys.holders(identifier), *sorted(removes[identifier]))
+            if identifier in adds:
+                pipe.sadd(keys.holders(identifier), *sorted(adds[identifier]))
+        for ref in changed_profiles:  # the profile last: a repeat sees the same difference
+            pipe.hset(keys.source_party(ref), "prof", new[ref].model_dump_json())
+        await self.r._fault("profiles", pipe)
+        await execute(self.client, pipe)
         for ref in affected:
             self.marks.setdefault(ref, DirtyMark(ref, claimed_now - CLAIM_OFFSET, claimed_now))
         return affected
@@ -553,13 +556,13 @@ class _Batch:
             customers = ({self.pointers[p] for p in involved} - {None}) | tentative
             fresh = sorted(c for c in customers if c is not None and c not in seen_customers)
             if fresh:
-                async with self.client.pipeline(transaction=False) as pipe:
-                    for cid in fresh:
-                        pipe.smembers(self.keys.members(cid))
-                        pipe.get(self.keys.customer(cid))
-                    raw = await pipe.execute()
+                pipe = Commands()
+                for cid in fresh:
+                    pipe.smembers(self.keys.members(cid))
+                    pipe.get(self.keys.customer(cid))
+                raw = await execute(self.client, pipe)
                 for i, cid in enumerate(fresh):
-                    self.old_members[cid] = set(raw[2 * i])
+                    self.old_members[cid] = as_set(raw[2 * i])
                     self.old_docs[cid] = raw[2 * i + 1]
                 seen_customers.update(fresh)
             more = set().union(*self.old_members.values()) - involved
@@ -572,10 +575,10 @@ class _Batch:
         missing = sorted(set(refs) - self.pointers.keys())
         if not missing:
             return
-        async with self.client.pipeline(transaction=False) as pipe:
-            for ref in missing:
-                pipe.hget(self.keys.source_party(ref), "cust")
-            raw = await pipe.execute()
+        pipe = Commands()
+        for ref in missing:
+            pipe.hget(self.keys.source_party(ref), "cust")
+        raw = await execute(self.client, pipe)
         for ref, cust in zip(missing, raw, strict=True):
             self.pointers[ref] = cust or None
 
@@ -684,54 +687,54 @@ class _Batch:
             complete_args += [ref, marks[ref].claimed]
 
         async def attempt() -> None:
-            async with self.client.pipeline(transaction=False) as pipe:
-                # a) every party this batch touches is marked (claimed) until the batch is complete
-                if others:
-                    pipe.zadd(keys.dirty, dict.fromkeys(others, claimed_now), lt=True)
-                # b) new and changed customers: members added, listed, search keys, the document
-                #    last (a repeat that finds the document written finds all of this done)
-                for cid in sorted(plan.members):
-                    doc = plan.docs.get(cid)
-                    added = plan.members[cid] - self.old_members.get(cid, set())
-                    lost = self.old_members.get(cid, set()) - plan.members[cid]
-                    if doc is None and not added and not lost:
-                        continue  # unchanged
-                    if added:
-                        pipe.sadd(keys.members(cid), *sorted(added))
-                    pipe.zadd(keys.customers, {cid: 0})
-                    pipe.delete(keys.moved(cid))
-                    if doc is not None:
-                        search_ops(pipe, keys, _parse_doc(self.old_docs.get(cid)), doc)
-                        pipe.set(keys.customer(cid), plan.doc_json[cid])
-                # c) customers gone: redirect, unlist, search keys, the document, then the member
-                #    set — all before any pointer moves, so a repeat still finds the customer
-                #    through the pointers of its members (and a missing document tells it that the
-                #    redirect was already decided)
-                for cid, successor in sorted(plan.vanished.items()):
-                    if successor is not None:
-                        pipe.set(keys.moved(cid), successor)
-                    pipe.zrem(keys.customers, cid)
-                    search_ops(pipe, keys, _parse_doc(self.old_docs.get(cid)), None)
-                    pipe.delete(keys.customer(cid))
-                    pipe.delete(keys.members(cid))
-                for cid in sorted(plan.leftovers):
-                    pipe.zrem(keys.customers, cid)
-                    pipe.delete(keys.members(cid))
-                # d) the parties' customer pointers
-                for ref, target in sorted(plan.pointers.items(), key=lambda kv: kv[0]):
-                    if target is None:
-                        pipe.hdel(keys.source_party(ref), "cust")
-                    else:
-                        pipe.hset(keys.source_party(ref), "cust", target)
-                # e) members that left the customers that remain
-                for cid in sorted(plan.members):
-                    lost = self.old_members.get(cid, set()) - plan.members[cid]
-                    if lost:
-                        pipe.srem(keys.members(cid), *sorted(lost))
-                # f) the marks, where nothing marked them again meanwhile
-                _COMPLETE.queue(pipe, [keys.dirty], complete_args)
-                await self.r._fault("write", pipe)
-                await pipe.execute()
+            pipe = Commands()
+            # a) every party this batch touches is marked (claimed) until the batch is complete
+            if others:
+                pipe.zadd(keys.dirty, dict.fromkeys(others, claimed_now), lt=True)
+            # b) new and changed customers: members added, listed, search keys, the document
+            #    last (a repeat that finds the document written finds all of this done)
+            for cid in sorted(plan.members):
+                doc = plan.docs.get(cid)
+                added = plan.members[cid] - self.old_members.get(cid, set())
+                lost = self.old_members.get(cid, set()) - plan.members[cid]
+                if doc is None and not added and not lost:
+                    continue  # unchanged
+                if added:
+                    pipe.sadd(keys.members(cid), *sorted(added))
+                pipe.zadd(keys.customers, {cid: 0})
+                pipe.delete(keys.moved(cid))
+                if doc is not None:
+                    search_ops(pipe, keys, _parse_doc(self.old_docs.get(cid)), doc)
+                    pipe.set(keys.customer(cid), plan.doc_json[cid])
+            # c) customers gone: redirect, unlist, search keys, the document, then the member
+            #    set — all before any pointer moves, so a repeat still finds the customer
+            #    through the pointers of its members (and a missing document tells it that the
+            #    redirect was already decided)
+            for cid, successor in sorted(plan.vanished.items()):
+                if successor is not None:
+                    pipe.set(keys.moved(cid), successor)
+                pipe.zrem(keys.customers, cid)
+                search_ops(pipe, keys, _parse_doc(self.old_docs.get(cid)), None)
+                pipe.delete(keys.customer(cid))
+                pipe.delete(keys.members(cid))
+            for cid in sorted(plan.leftovers):
+                pipe.zrem(keys.customers, cid)
+                pipe.delete(keys.members(cid))
+            # d) the parties' customer pointers
+            for ref, target in sorted(plan.pointers.items(), key=lambda kv: kv[0]):
+                if target is None:
+                    pipe.hdel(keys.source_party(ref), "cust")
+                else:
+                    pipe.hset(keys.source_party(ref), "cust", target)
+            # e) members that left the customers that remain
+            for cid in sorted(plan.members):
+                lost = self.old_members.get(cid, set()) - plan.members[cid]
+                if lost:
+                    pipe.srem(keys.members(cid), *sorted(lost))
+            # f) the marks, where nothing marked them again meanwhile
+            _COMPLETE.queue(pipe, [keys.dirty], complete_args)
+            await self.r._fault("write", pipe)
+            await execute(self.client, pipe)
 
         try:
             await attempt()

@@ -48,7 +48,15 @@ from overlay.models import (
     ProductInstance,
 )
 from overlay.models.common import CanonicalModel, SourceRef
-from overlay.redis import VERSIONED_WRITE_SCRIPT, execute_many, write_result
+from overlay.redis import (
+    VERSIONED_WRITE_SCRIPT,
+    Commands,
+    as_dict,
+    as_set,
+    execute,
+    execute_many,
+    write_result,
+)
 
 ENTITY_MODELS: dict[str, type[CanonicalModel]] = {
     EntityType.PARTY.value: Party,
@@ -296,19 +304,19 @@ class RecordStore:
         for (key, member), present in sorted(links.items()):
             (add if present else remove).setdefault(key, []).append(member)
         orders = sorted(status_orders)
-        async with self._client.pipeline(transaction=False) as pipe:
-            # Links first, the dirty mark last: whoever sees the mark finds the records linked.
-            for key, members in add.items():
-                pipe.sadd(key, *members)
-            for key, members in remove.items():
-                pipe.srem(key, *members)
-            # An order status marks its order's party, read only now that the status is linked: an
-            # order written meanwhile either is seen here or marks its party after this link.
-            for order in orders:
-                pipe.hget(keys.record(_ORDER, order), "link")
-            if dirty and not orders:
-                pipe.zadd(keys.dirty, dirty, lt=True)
-            replies = await pipe.execute()
+        pipe = Commands()
+        # Links first, the dirty mark last: whoever sees the mark finds the records linked.
+        for key, members in add.items():
+            pipe.sadd(key, *members)
+        for key, members in remove.items():
+            pipe.srem(key, *members)
+        # An order status marks its order's party, read only now that the status is linked: an
+        # order written meanwhile either is seen here or marks its party after this link.
+        for order in orders:
+            pipe.hget(keys.record(_ORDER, order), "link")
+        if dirty and not orders:
+            pipe.zadd(keys.dirty, dirty, lt=True)
+        replies = await execute(self._client, pipe)
         if orders:
             for order, party in zip(orders, replies[len(replies) - len(orders):], strict=True):
                 mark(party, status_orders[order])
@@ -325,15 +333,15 @@ class RecordStore:
         if not wanted:
             return out
         keys = self.keys
-        async with self._client.pipeline(transaction=False) as pipe:
-            for ref in wanted:
-                pipe.hgetall(keys.record(_PARTY, ref))
-                pipe.smembers(keys.children(ref))
-            first = await pipe.execute()
+        pipe = Commands()
+        for ref in wanted:
+            pipe.hgetall(keys.record(_PARTY, ref))
+            pipe.smembers(keys.children(ref))
+        first = await execute(self._client, pipe)
         kids: list[tuple[str, str, str]] = []  # party ref, entity, record's source ref
         for i, ref in enumerate(wanted):
-            out[ref].party = StoredRecord.from_hash(_PARTY, ref, first[2 * i])
-            for member in sorted(first[2 * i + 1]):
+            out[ref].party = StoredRecord.from_hash(_PARTY, ref, as_dict(first[2 * i]))
+            for member in sorted(as_set(first[2 * i + 1])):
                 entity, source_ref = split_record_ref(member)
                 if entity in ENTITY_MODELS and entity != _PARTY:
                     kids.append((ref, entity, source_ref))
@@ -341,33 +349,33 @@ class RecordStore:
             return out
 
         statuses: list[tuple[str, str, str]] = []  # party ref, order ref, status's source ref
-        async with self._client.pipeline(transaction=False) as pipe:
-            for _, entity, source_ref in kids:
-                pipe.hgetall(keys.record(entity, source_ref))
-            for _, entity, source_ref in kids:
-                if entity == _ORDER:
-                    pipe.smembers(keys.order_statuses(source_ref))
-            second = await pipe.execute()
+        pipe = Commands()
+        for _, entity, source_ref in kids:
+            pipe.hgetall(keys.record(entity, source_ref))
+        for _, entity, source_ref in kids:
+            if entity == _ORDER:
+                pipe.smembers(keys.order_statuses(source_ref))
+        second = await execute(self._client, pipe)
         for (party, entity, source_ref), raw in zip(kids, second[: len(kids)], strict=True):
-            record = StoredRecord.from_hash(entity, source_ref, raw)
+            record = StoredRecord.from_hash(entity, source_ref, as_dict(raw))
             if record is not None:
                 out[party].children.append(record)
         status_sets = iter(second[len(kids):])
         for party, entity, source_ref in kids:
             if entity == _ORDER:
-                for member in sorted(next(status_sets)):
+                for member in sorted(as_set(next(status_sets))):
                     status_entity, status_ref = split_record_ref(member)
                     if status_entity == _ORDER_STATUS:
                         statuses.append((party, source_ref, status_ref))
         if not statuses:
             return out
 
-        async with self._client.pipeline(transaction=False) as pipe:
-            for _, _, status_ref in statuses:
-                pipe.hgetall(keys.record(_ORDER_STATUS, status_ref))
-            third = await pipe.execute()
+        pipe = Commands()
+        for _, _, status_ref in statuses:
+            pipe.hgetall(keys.record(_ORDER_STATUS, status_ref))
+        third = await execute(self._client, pipe)
         for (party, order, status_ref), raw in zip(statuses, third, strict=True):
-            record = StoredRecord.from_hash(_ORDER_STATUS, status_ref, raw)
+            record = StoredRecord.from_hash(_ORDER_STATUS, status_ref, as_dict(raw))
             if record is not None:
                 out[party].statuses.setdefault(order, []).append(record)
         return out

@@ -12,6 +12,7 @@ from customer_cache.keys import KEYS
 from customer_cache.resolver import Resolver
 from customer_cache.store import RecordStore
 from overlay.models import Account
+from overlay.redis import execute_many
 from tests.integration.customer_cache.support import customers, event, owner, party, resolve_all, snapshot
 
 RULES = IdentityRules()
@@ -98,9 +99,8 @@ async def _crashing_run(client: Any, scenario: str, point: str, keep: int) -> in
             return
         if pipe is None:
             raise Crash(where)
-        length = len(pipe.command_stack)
-        pipe.command_stack = pipe.command_stack[:keep]
-        await pipe.execute()
+        length = len(pipe.commands)
+        await execute_many(client, pipe.commands[:keep])
         raise Crash(where)
 
     doomed = Resolver(client, owner="doomed", batch_size=1000)
