@@ -144,5 +144,7 @@ class Customer360(_Doc):
     products: list[ProductView] = Field(default_factory=list)
     orders: list[OrderView] = Field(default_factory=list, description="Orders not yet in a final state.")
     version: int = Field(0, description="Largest version among the contributing records.")
-    updated_at: datetime | None = Field(None, description="Latest observed_at among the contributing records.")
+    updated_at: datetime | None = Field(
+        None, description="Latest observed_at among the contributing records."
+    )
     event_id: str | None = Field(None, description="The event of the newest contributing record.")
