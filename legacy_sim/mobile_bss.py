@@ -3,6 +3,9 @@
 ``modified_since`` is inclusive (``lastModified >= since``) and timestamps have second precision,
 so an incremental reader sees boundary rows again and must de-duplicate; page-number pagination
 over a changing table can skip or repeat rows, as the real one does.
+
+The subscriber listing is the connectors' bulk path: its body is assembled from items the store
+renders as JSON (no model per item), byte for byte what the :class:`SubscriberPage` model would give.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Response
 from pydantic import BaseModel
 
 from legacy_sim.db import parse_since
@@ -75,22 +78,22 @@ def create_mobile_app(
         prefix="/api/v1", dependencies=[Depends(BearerAuth(token)), Depends(RateLimit(rate_limit_per_s))]
     )
 
-    @router.get("/subscribers")
+    @router.get("/subscribers", response_model=SubscriberPage)
     async def list_subscribers(
         page: Annotated[int, Query(ge=1)] = 1,
         page_size: Annotated[int, Query(ge=1, le=1000)] = 100,
         modified_since: str | None = None,
-    ) -> SubscriberPage:
+    ) -> Response:
         try:
             since = parse_since(modified_since)
         except ValueError as exc:
             raise HTTPException(400, f"invalid modified_since: {modified_since}") from exc
-        total, rows = await store.list_subscribers(
+        total, items = await store.subscriber_page(
             offset=(page - 1) * page_size, limit=page_size, modified_since=since
         )
-        return SubscriberPage(
-            page=page, page_size=page_size, total=total, items=[Subscriber.from_row(r) for r in rows]
-        )
+        body = b'{"page":%d,"page_size":%d,"total":%d,"items":[%b]}' % (
+            page, page_size, total, b",".join(items))
+        return Response(body, media_type="application/json")
 
     @router.get("/subscribers/{subscriber_id}")
     async def get_subscriber(subscriber_id: str) -> Subscriber:

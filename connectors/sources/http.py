@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import httpx
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from tenacity import (
     AsyncRetrying,
@@ -139,6 +141,21 @@ def lookup(obj: Any, path: str) -> Any:
     return obj
 
 
+def getter(path: str) -> Callable[[Any], Any]:
+    """``lookup`` of one path as a function, the path split once (for per-record use)."""
+    parts = tuple(p for p in path.replace("/", ".").split(".") if p)
+    if len(parts) == 1:
+        (part,) = parts
+
+        def one(obj: Any) -> Any:
+            if type(obj) is dict:
+                return obj.get(part)
+            return obj.get(part) if isinstance(obj, Mapping) else None
+
+        return one
+    return lambda obj: lookup(obj, path)
+
+
 # --- rate limit and auth -------------------------------------------------------------------------------
 class TokenBucket:
     """Async token bucket: ``rate`` requests per second with a burst of ``max(1, rate)``."""
@@ -256,6 +273,21 @@ class RetryBudget:
 _TRANSIENT_TRANSPORT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 
 
+class _Target:
+    """A request's URL as messages and logs show it (:func:`safe_url`), built on first use: a
+    request that succeeds at once never needs it, and building it costs as much as the request's own."""
+
+    __slots__ = ("_build", "_text")
+
+    def __init__(self, build: Callable[[], str]) -> None:
+        self._build, self._text = build, ""
+
+    def __str__(self) -> str:
+        if not self._text:
+            self._text = self._build()
+        return self._text
+
+
 class HttpFetcher:
     """GET/POST against one source with auth, client-side rate limit, retries and clear errors."""
 
@@ -300,12 +332,13 @@ class HttpFetcher:
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """One logical request: a 2xx/3xx response, or HttpSourceError / SourceUnavailable."""
         retry = self.settings.retry
-        target = safe_url(self.client.build_request(method, url, params=kwargs.get("params")).url)
+        params = kwargs.get("params")
+        target = _Target(lambda: safe_url(self.client.build_request(method, url, params=params).url))
         backoff = wait_random_exponential(multiplier=retry.initial_backoff_s, max=retry.max_backoff_s)
 
         def before_sleep(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
-            log.warning("http retry", method=method, url=target, attempt=state.attempt_number,
+            log.warning("http retry", method=method, url=str(target), attempt=state.attempt_number,
                         wait_s=round(state.upcoming_sleep, 2), error=str(error))
 
         retrying = AsyncRetrying(
@@ -338,7 +371,7 @@ class HttpFetcher:
 
         return wait
 
-    async def _once(self, method: str, url: str, target: str, **kwargs: Any) -> httpx.Response:
+    async def _once(self, method: str, url: str, target: _Target, **kwargs: Any) -> httpx.Response:
         if self._limiter is not None:
             await self._limiter.acquire()
         try:
@@ -364,10 +397,31 @@ class HttpFetcher:
         await self.client.aclose()
 
 
+# Digits as "0", minus signs kept, everything else a space: what _may_lose_integers scans.
+_DIGITS = bytes(48 if 48 <= b <= 57 else 45 if b == 45 else 32 for b in range(256))
+
+
+def _may_lose_integers(content: bytes) -> bool:
+    """Might ``content`` hold an integer outside 64 bits, which orjson would turn into a float?
+    (Beyond u64 takes 20 digits, below i64 a minus and 19; digits inside strings count too.)"""
+    digits = content.translate(_DIGITS)
+    return b"00000000000000000000" in digits or b"-0000000000000000000" in digits
+
+
 def json_body(response: httpx.Response) -> Any:
-    """The response's JSON, or an HttpSourceError naming the URL (never the body)."""
+    """The response's JSON, or an HttpSourceError naming the URL (never the body).
+
+    Parsed by orjson; what orjson refuses or could not represent exactly (integers beyond 64 bits,
+    NaN, lone surrogates, UTF-16 bodies…) goes to the standard library, as ``response.json()`` did.
+    """
+    content = response.content
+    if not _may_lose_integers(content):
+        try:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError:
+            pass
     try:
-        return response.json()
+        return json.loads(content)
     except ValueError as exc:
         raise HttpSourceError(
             f"{response.request.method} {safe_url(response.request.url)}: response is not JSON "

@@ -3,7 +3,7 @@
 A stream is one listing endpoint. Incremental reading keeps ``{"since": <max modified seen>,
 "seen": [fingerprints]}``: a pass asks for ``since - overlap_seconds`` (legacy filters are often
 inclusive and second-precise, and late commits land slightly in the past) and drops rows already
-emitted in that window, recognised by (key, modified value, content hash). With page/offset
+emitted in that window, recognised by a hash of their content. With page/offset
 pagination over a source ordered by the modified field, the reader re-anchors its filter at the
 newest value seen after every page instead of walking page numbers over a moving table (which
 skips rows when earlier ones are modified mid-pass).
@@ -14,12 +14,13 @@ from __future__ import annotations
 import abc
 import hashlib
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
 import httpx
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.sources.base import (
@@ -36,6 +37,7 @@ from connectors.sources.http import (
     HttpFetcher,
     HttpSourceConfig,
     HttpSourceError,
+    getter,
     json_body,
     lookup,
     safe_url,
@@ -157,6 +159,14 @@ class RestSourceConfig(HttpSourceConfig):
 # --- incremental window ------------------------------------------------------------------------------
 def parse_ts(value: Any) -> datetime | None:
     """A modified value as aware UTC: ISO 8601 (naive = UTC) or epoch seconds/milliseconds."""
+    if type(value) is str and value and not value.isdigit():
+        try:  # the common case first: ISO 8601 as served ("Z" included), no clean-up needed
+            ts = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            zone = ts.tzinfo
+            return ts if zone is UTC else ts.replace(tzinfo=UTC) if zone is None else ts.astimezone(UTC)
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -182,22 +192,37 @@ def format_ts(ts: datetime, fmt: SinceFormat = "iso") -> str:
     )
 
 
-# The encoders json.dumps would build on every call with these arguments: the same text, cheaper.
+_SORTED = orjson.OPT_SORT_KEYS
+# What orjson cannot encode (integers beyond 64 bits, non-string keys) is encoded like this instead.
 _CONTENT = json.JSONEncoder(sort_keys=True, default=str, separators=(",", ":"))
-_IDENT = json.JSONEncoder(default=str)
 
 
-def fingerprint(record: Mapping[str, Any], key: tuple[str, ...], modified: Any) -> str:
-    """(key, modified value, content hash) as one short digest. Persisted in the stream's state,
-    so the text hashed must never change: ``json.dumps(record, sort_keys=True, default=str,
-    separators=(",", ":"))`` inside ``json.dumps([key values, modified, content], default=str)``."""
-    content = _CONTENT.encode(record)
-    ident = _IDENT.encode([[lookup(record, k) for k in key], modified, content])
-    return hashlib.blake2b(ident.encode(), digest_size=12).hexdigest()
+def fingerprint(record: Mapping[str, Any]) -> str:
+    """A short digest of the record's content, which includes its key and modified value: two
+    records share it only if they are the same version of the same row.
+
+    Persisted in the stream's state (``seen``). The text hashed is ``orjson.dumps(record,
+    OPT_SORT_KEYS, default=str)`` (the standard library's sorted compact JSON where orjson cannot
+    encode the record). Before, it was the standard library's JSON of [key values, modified value,
+    content]: the first pass after that upgrade does not recognise the rows of the state's overlap
+    window and emits them once more, a duplicate, never a loss.
+    """
+    try:
+        content = orjson.dumps(record, default=str, option=_SORTED)
+    except (orjson.JSONEncodeError, TypeError):
+        content = _CONTENT.encode(record).encode()
+    return hashlib.blake2b(content, digest_size=12).hexdigest()
 
 
 class Window:
-    """What a pass has emitted near its newest modified value; becomes the stream's state."""
+    """What a pass has emitted near its newest modified value; becomes the stream's state.
+
+    Rows are recognised by :func:`fingerprint`, computed only when it can matter: for a row no
+    newer than the state's ``since`` (it may be one the state remembers), for rows sharing their
+    modified instant with another row of the pass (both may be the same row served twice), and when
+    a checkpoint keeps the rows inside the overlap window. A row at an instant of its own is kept
+    unhashed until then: no other row can equal it.
+    """
 
     def __init__(self, listing: Listing, state: Mapping[str, Any]) -> None:
         self.listing = listing
@@ -209,32 +234,73 @@ class Window:
         since = self.since
         self.seen: dict[str, datetime] = {fp: since for fp in state.get("seen", [])} if since else {}
         self.newest = self.since
+        self._modified: Callable[[Any], Any] | None = (
+            getter(listing.modified_field) if listing.modified_field else None
+        )
+        self._hashed: set[datetime] = set()  # instants after ``since`` with fingerprints in ``seen``
+        self._unhashed: dict[datetime, Mapping[str, Any]] = {}  # the one emitted row of its instant
 
     def admit(self, record: Mapping[str, Any]) -> bool:
         """Emit this record? False for rows already emitted (or older than the window)."""
-        name = self.listing.modified_field
-        if name is None:
-            return True
-        raw = lookup(record, name)
-        modified = parse_ts(raw)
-        if modified is None:
-            return True
-        if self.floor is not None and modified < self.floor:
-            return False
-        fp = fingerprint(record, self.listing.key, raw)
-        if fp in self.seen:
-            return False
-        self.seen[fp] = modified
-        if self.newest is None or modified > self.newest:
-            self.newest = modified
-        return True
+        return bool(self.admit_page([record]))
+
+    def admit_page(self, records: Sequence[Mapping[str, Any]]) -> list[int]:
+        """The indexes of the records of one page to emit, in order (:meth:`admit` of each)."""
+        modified_of = self._modified
+        if modified_of is None:
+            return list(range(len(records)))
+        fresh: list[int] = []
+        since, floor, seen, newest = self.since, self.floor, self.seen, self.newest
+        hashed, unhashed = self._hashed, self._unhashed
+        last_raw: Any = None
+        modified: datetime | None = None
+        for index, record in enumerate(records):
+            raw = modified_of(record)
+            if type(raw) is not str or raw != last_raw:  # rows of one instant: parsed once
+                modified, last_raw = parse_ts(raw), raw
+            if modified is None:
+                fresh.append(index)
+                continue
+            if floor is not None and modified < floor:
+                continue
+            if modified in hashed or (since is not None and modified <= since):
+                fp = fingerprint(record)
+                if fp in seen:
+                    continue
+                seen[fp] = modified
+            elif modified in unhashed:  # a second row of this instant: compare fingerprints
+                seen[fingerprint(unhashed.pop(modified))] = modified
+                hashed.add(modified)
+                fp = fingerprint(record)
+                if fp in seen:
+                    continue
+                seen[fp] = modified
+            else:
+                unhashed[modified] = record
+            if newest is None or modified > newest:
+                newest = modified
+            fresh.append(index)
+        self.newest = newest
+        if not self.listing.ordered:  # no checkpoint prunes mid-pass: keep digests, not rows
+            self._hash(None)
+        return fresh
+
+    def _hash(self, edge: datetime | None) -> None:
+        """Fingerprint the unhashed rows modified at or after ``edge`` (all for None), forget the rest."""
+        for modified, record in self._unhashed.items():
+            if edge is None or modified >= edge:
+                self.seen[fingerprint(record)] = modified
+                self._hashed.add(modified)
+        self._unhashed.clear()
 
     def state(self, *, final: bool) -> dict[str, Any]:
         """The resume state; mid-pass only if the source is ordered (else a crash could skip rows)."""
         if self.newest is None or not (final or self.listing.ordered):
             return self.start_state
         edge = self.newest - self.overlap
+        self._hash(edge)
         self.seen = {fp: ts for fp, ts in self.seen.items() if ts >= edge}
+        self._hashed = {ts for ts in self._hashed if ts >= edge}
         return {"since": format_ts(self.newest), "seen": sorted(self.seen)}
 
 
@@ -269,7 +335,7 @@ class ListingSource(Source[C], abc.ABC):
             return []
         if isinstance(found, Mapping):
             return [found]
-        if isinstance(found, list) and all(isinstance(r, Mapping) for r in found):
+        if isinstance(found, list) and all(type(r) is dict or isinstance(r, Mapping) for r in found):
             return found
         raise HttpSourceError(
             f"{listing.path}: records_path {listing.records_path!r} is not a list of objects "
@@ -321,11 +387,9 @@ class ListingSource(Source[C], abc.ABC):
             response, body = await self._page(own, listing, anchor, position)
             rows = self.records(body, listing)
             where = safe_url(response.request.url)
-            fresh = 0
-            for index, row in enumerate(rows):
-                if window.admit(row):
-                    fresh += 1
-                    yield SourceRecord(stream.name, row, {"url": where, "index": index})
+            fresh = window.admit_page(rows)
+            for index in fresh:
+                yield SourceRecord(stream.name, rows[index], {"url": where, "index": index})
             position = self._next(listing, response, body, rows, position)
             if position is not None and reanchor and fresh and window.newest is not None:
                 candidate = window.newest if listing.since_inclusive else window.newest - timedelta(seconds=1)
