@@ -65,8 +65,6 @@ class MobileCase(ConformanceCase):
         tariffs = [t["code"] for t in await self.store.list_tariffs()]
         return {
             EntityType.PARTY: {r["customer_ref"] for r in rows},
-            EntityType.CONTACT_MEDIUM: {f"{r['subscriber_id']}/msisdn" for r in rows}
-            | {f"{r['customer_ref']}/email" for r in rows if (r["email"] or "").strip()},
             EntityType.ACCOUNT: {r["billing_account_no"] for r in rows},
             EntityType.PRODUCT_INSTANCE: {r["subscriber_id"] for r in rows},
             EntityType.PRODUCT_OFFERING: set(tariffs),
