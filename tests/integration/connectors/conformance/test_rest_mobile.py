@@ -84,7 +84,7 @@ class MobileCase(ConformanceCase):
         return Expected(EntityType.PARTY, row["customer_ref"], renamed)
 
     async def bad_record(self, base_url: str) -> str:
-        # The demo mapping turns msisdn into an E.164 contact medium; this is no phone number.
+        # The demo mapping puts msisdn in E.164 on the product's identifiers; this is no phone number.
         row = (await self._subscribers())[5]
         assert await self.store.update_subscriber(row["subscriber_id"], msisdn="ruf-mich-an")
         return "subscribers"
