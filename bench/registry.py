@@ -11,6 +11,9 @@ from bench.common import emit
 BENCHMARKS: dict[str, str] = {
     "publish": "bench.publish",
     "ingest": "bench.ingest",
+    "project": "bench.project",
+    "freshness": "bench.freshness",
+    "reads": "bench.reads",
 }
 
 

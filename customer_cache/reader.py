@@ -50,12 +50,19 @@ class CustomerReader:
 
     async def get(self, customer_id: str) -> Found | None:
         """The customer with ``customer_id`` or the one it was merged into; None if neither exists."""
+        raw = await self.get_raw(customer_id)
+        return None if raw is None else Found(Customer360.model_validate_json(raw[0]), customer_id)
+
+    async def get_raw(self, customer_id: str) -> tuple[str, str] | None:
+        """The stored JSON of the customer with ``customer_id`` or of the one it was merged into, and
+        that customer's id, unparsed (for answers that pass the document on as it is); None if
+        neither exists."""
         current = customer_id
         seen = {current}
         for _ in range(MAX_MOVED_HOPS + 1):
             raw = await self._client.get(self.keys.customer(current))
             if raw is not None:
-                return Found(Customer360.model_validate_json(raw), customer_id)
+                return raw, current
             target = await self._client.get(self.keys.moved(current))
             if target is None or target in seen:
                 return None
