@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from overlay.cli.cache import cache_app
 from overlay.cli.connectors import connectors_app
 from overlay.logging import configure_logging
 from overlay.settings import get_settings
@@ -20,6 +21,7 @@ topics_app = typer.Typer(no_args_is_help=True, help="Kafka topics.")
 app.add_typer(infra_app, name="infra")
 app.add_typer(topics_app, name="topics")
 app.add_typer(connectors_app, name="connectors")
+app.add_typer(cache_app, name="cache")
 console = Console(stderr=True)
 
 
