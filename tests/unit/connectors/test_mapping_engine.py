@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import linecache
+import os
 import uuid
 from datetime import UTC, date, datetime
 from typing import Any
@@ -640,3 +642,85 @@ def test_condition_paths_are_checked() -> None:
 def test_for_each_cannot_start_at_the_parent() -> None:
     error = config_error("entity: party\nfor_each: '^X'\nkey: K\nfields: {}")
     assert error.path == "test.yaml: outputs[0].for_each"
+
+
+# --- what the generated code must keep --------------------------------------------------------------
+
+
+def test_event_and_trace_ids_stay_unique_uuid4_text_across_blocks() -> None:
+    out = output("entity: party\nkey: K\nfields: {}")
+    events = [one(out, {"K": str(i)}) for i in range(5000)]  # more than one block of 4,096
+    ids = [e.event_id for e in events]
+    traces = [e.trace_id for e in events]
+    assert len(set(ids)) == len(ids) and len(set(traces)) == len(traces)
+    for event_id in ids[:: 97]:
+        parsed = uuid.UUID(event_id)
+        assert str(parsed) == event_id and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    assert all(len(t) == 32 and int(t, 16) >= 0 for t in traces)
+    assert 2 <= len({i[:33] for i in ids}) <= 3  # blocks of 4,096, each its own random prefix
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_repeat_the_parents_ids() -> None:
+    out = output("entity: party\nkey: K\nfields: {}")
+    one(out, {"K": "1"})  # the parent has a block under way
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, to the parent
+        try:
+            event = one(out, {"K": "1"})
+            os.write(write, f"{event.event_id} {event.trace_id}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    child_event, child_trace = os.read(read, 200).decode().split()
+    os.close(read)
+    os.waitpid(pid, 0)
+    event = one(out, {"K": "1"})
+    assert child_event[:33] != event.event_id[:33] and child_trace[:29] != event.trace_id[:29]
+
+
+SHARED_REF = """
+- entity: account
+  key: A
+  fields: {party: {fields: {key: K, kind: {value: customer}}}, account_number: A}
+- entity: productInstance
+  key: S
+  fields: {party: {fields: {key: K, kind: {value: customer}}}, stack: {value: mobile}}
+"""
+
+
+def test_a_reference_outputs_share_is_validated_once_and_shared() -> None:
+    specs = [OutputSpec.model_validate(s) for s in yaml.safe_load(SHARED_REF)]
+    stream = compile_stream(specs, source_system="mobile", where="s")
+    account, product = stream.build({"K": "C1", "A": "A1", "S": "S1"}, OBSERVED)
+    assert account.payload.party is product.payload.party  # one frozen SourceRef for both
+    assert product.payload.party == SourceRef(system="mobile", key="C1", kind="customer")
+    assert product.payload.party.model_fields_set == {"system", "key", "kind"}
+    with pytest.raises(MappingError) as caught:  # invalid: reported as without sharing
+        stream.build({"K": "   ", "A": "A1", "S": "S1"}, OBSERVED)
+    assert str(caught.value) == (
+        "outputs[0] (account): fields.party.key: String should have at least 1 character"
+    )
+
+
+def test_nested_mappings_keep_their_order_and_leave_out_nulls() -> None:
+    text = """
+entity: productInstance
+key: S
+fields:
+  party: C
+  stack: {value: fixed}
+  identifiers: {fields: {z: Z, fixed: {value: "1"}, a: A, m: {from: M, transform: [strip]}}}
+"""
+    data = payload(text, {"S": "1", "C": "2", "Z": "last", "A": None, "M": " mid "})
+    assert list(data.identifiers.items()) == [("z", "last"), ("fixed", "1"), ("m", "mid")]
+    # a constant identifies a plain mapping: it is there even when everything else is missing
+    assert payload(text, {"S": "1", "C": "2"}).identifiers == {"fixed": "1"}
+
+
+def test_generated_code_is_readable_in_tracebacks() -> None:
+    out = output(PARTY)
+    lines = linecache.getlines(out._build.__code__.co_filename)
+    assert lines[0].startswith("def build(record, observed_at):")
+    assert any("record.get('FIRST_NM')" in line for line in lines)

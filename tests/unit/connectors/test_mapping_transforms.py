@@ -222,3 +222,76 @@ def test_entry_point_transforms_are_discovered(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(transforms, "_REGISTRY", dict(transforms._REGISTRY))
     assert t("test_shout:?", "hey") == "hey?"
     assert "test_broken" not in known_transforms()  # logged and skipped, the others still load
+
+
+# --- fast paths: the same results as the plain ones --------------------------------------------------
+
+
+class _Moment(datetime):
+    """A datetime subclass: as_utc keeps the class (replace does)."""
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(2024, 5, 1, 12, 30, 1, 250),
+        datetime(2024, 10, 27, 2, 30, fold=1),
+        datetime.min,
+        datetime.max,
+        datetime(1901, 1, 1),
+        _Moment(2024, 5, 1, 12),
+    ],
+)
+def test_as_utc_of_a_naive_time_is_replace(moment: datetime) -> None:
+    result = transforms.as_utc(moment)
+    expected = moment.replace(tzinfo=UTC)
+    assert result == expected and result.tzinfo is UTC and type(result) is type(expected)
+    assert (result.fold, result.isoformat()) == (expected.fold, expected.isoformat())
+
+
+def test_as_utc_keeps_utc_and_converts_offsets() -> None:
+    moment = datetime(2024, 5, 1, 12, tzinfo=UTC)
+    assert transforms.as_utc(moment) is moment
+    converted = transforms.as_utc(datetime(2024, 5, 1, 14, tzinfo=timezone(timedelta(hours=2))))
+    assert converted == moment and converted.tzinfo is UTC
+
+
+@pytest.mark.parametrize(
+    "name", ["strip", "lower", "upper", "casefold", "clean_name", "fold_name", "postcode"]
+)
+def test_text_shortcuts_do_what_the_transform_does(name: str) -> None:
+    bound = get_transform(name)
+    shortcut = transforms.text_shortcut(bound)
+    assert shortcut is not None
+    texts = ["", "  ", " Anna ", "SCHMIDT", "müller-LÜDENSCHEIDT", "o'brien", "10 115", "Straße", "a\tb\nc"]
+    for text in texts:
+        assert shortcut(text) == bound(text)
+    assert transforms.text_shortcut(get_transform("date")) is None  # only where one exists
+
+
+def test_cached_clean_name_is_clean_name() -> None:
+    from overlay import normalize
+
+    for text in ["  JÜRGEN  ", "anna", "Anna-Lena", "  ", "MÜLLER LÜDENSCHEIDT", "e\u0301mile"]:
+        assert t("clean_name", text) == normalize.clean_name(text)
+        assert t("clean_name", text) == normalize.clean_name(text)  # and again, from the cache
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (" 2024-02-30 ", "not a valid date and time"),
+        ("2024-05-01T25:00:00", "not a valid date and time"),
+        ("2024-05-01X", "not a valid date and time"),
+    ],
+)
+def test_datetime_text_fast_path_fails_as_before(value: str, message: str) -> None:
+    assert message in fails("datetime", value)
+
+
+def test_datetime_text_fast_path_results() -> None:
+    assert t("datetime", " 2024-05-01T12:00:00Z ") == datetime(2024, 5, 1, 12, tzinfo=UTC)
+    assert t("datetime", "2024-05-01").tzinfo is UTC
+    assert t("datetime", "2024-05-01T14:00:00+02:00").tzinfo is UTC
+    assert t("date", " 2024-05-01 ") == date(2024, 5, 1)
+    assert "not a valid calendar date" in fails("date", "2024-02-30")
