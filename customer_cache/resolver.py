@@ -37,6 +37,19 @@ repeat sees the same difference to apply; holders of an identifier whose holder 
 ``max_holders`` are marked dirty in the same pipeline, before the index changes.
 
 A crash may repeat identity events (they are published before the write) but never loses one.
+
+**Settling.** A party's records (party, contacts, addresses, accounts, products) arrive on five
+topics at different moments; resolving after each arrival repeats the work. The service loop
+(:meth:`Resolver.run`) therefore takes only marks whose score — the earliest pending observation —
+is at least ``settle_ms`` old by the local clock (``ZRANGEBYSCORE -inf now-settle`` in the take
+script, never reaching the claimed range), so what arrives meanwhile is resolved with it: settling
+adds at most ``settle_ms`` to freshness (a change already older than that, e.g. a backlog's, waits
+not at all). Scores are connectors' clocks, which are assumed NTP-synced; a mark scored ahead of
+the local clock is still taken, once the local clock has passed its score plus ``settle_ms`` (it
+waits its skew longer). While more marks are ready than a batch takes, the next batch takes twice
+as many, up to ``max_batch``; the idle loop sleeps until the oldest unclaimed mark settles (at most
+``idle_s``, a poke wakes it). :meth:`Resolver.run_once` without ``settled`` (tests, rebuilds) takes
+every unclaimed mark at once, ``batch_size`` at a time.
 """
 
 from __future__ import annotations
@@ -68,6 +81,7 @@ from customer_cache.view.survivorship import system_rank
 from overlay.logging import bind_correlation, clear_correlation, get_logger
 from overlay.models import Account, Address, ContactMedium, ProductInstance
 from overlay.redis import Commands, Script, as_set, execute
+from overlay.settings import get_settings
 
 log = get_logger(__name__)
 _DEBUG = logging.getLogger(__name__)
@@ -100,18 +114,25 @@ FAILED = Counter("overlay_customer_resolver_failures_total",
 # --- Lua, one key each ---------------------------------------------------------------------------------
 
 _TAKE = Script("""
--- KEYS[1] dirty set; ARGV[1] how many, ARGV[2] the claim offset.
--- The lowest scores first; unclaimed ones are claimed (score + offset). Returns member, score (as
--- it was) pairs.
-local items = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+-- KEYS[1] dirty set; ARGV[1] how many, ARGV[2] the claim offset, ARGV[3] the cutoff (epoch ms,
+-- below the offset: claimed marks are never taken).
+-- The lowest scores up to the cutoff first, claimed (score + offset). Returns {pairs of member,
+-- score (as it was); how many unclaimed marks were ready (up to the cutoff) before this take; the
+-- lowest unclaimed score left, or -1}.
 local offset = tonumber(ARGV[2])
+local cutoff = ARGV[3]
+local ready = redis.call('ZCOUNT', KEYS[1], '-inf', cutoff)
+local items = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', cutoff, 'WITHSCORES', 'LIMIT', 0,
+                         tonumber(ARGV[1]))
 for i = 1, #items, 2 do
   local score = tonumber(items[i + 1])
-  if score < offset then
-    redis.call('ZADD', KEYS[1], 'XX', string.format('%.0f', score + offset), items[i])
-  end
+  redis.call('ZADD', KEYS[1], 'XX', string.format('%.0f', score + offset), items[i])
 end
-return items
+local nxt = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', offset),
+                       'WITHSCORES', 'LIMIT', 0, 1)
+local lowest = -1
+if #nxt > 0 then lowest = nxt[2] end
+return {items, ready, lowest}
 """)
 
 _UNCLAIM = Script("""
@@ -216,6 +237,8 @@ class Resolver:
         rules: IdentityRules | None = None,
         publisher: IdentityPublisher | None = None,
         batch_size: int = 200,
+        max_batch: int | None = None,
+        settle_ms: int | None = None,
         lease_ms: int = 10_000,
         idle_s: float = 0.05,
         owner: str | None = None,
@@ -227,6 +250,16 @@ class Resolver:
         self.publisher: IdentityPublisher = publisher or NullPublisher()
         self.store = RecordStore(client, keys)
         self.batch_size = batch_size
+        if max_batch is None:
+            max_batch = get_settings().resolver_max_batch
+        if settle_ms is None:
+            settle_ms = get_settings().resolver_settle_ms
+        self.max_batch = max(batch_size, max_batch)
+        """The most marks one batch of the service loop takes while a backlog is ready."""
+        self.settle_ms = max(0, settle_ms)
+        """The service loop takes a mark only once its score is this old (local clock)."""
+        self._next_batch = batch_size
+        self._next_ready: float | None = None
         self.lease_ms = lease_ms
         self.idle_s = idle_s
         self.owner = owner or f"resolver-{uuid.uuid4().hex[:12]}"
@@ -275,7 +308,7 @@ class Resolver:
                     if not await self.hold_lease():
                         await self._sleep(max(0.05, self.lease_ms / 4000))
                         continue
-                    result = await self.run_once()
+                    result = await self.run_once(settled=True)
                     backoff = 0.1
                     if result is None:
                         await self._idle()
@@ -292,9 +325,13 @@ class Resolver:
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _idle(self) -> None:
+        """Wait for a poke, for the oldest unclaimed mark to settle, or ``idle_s`` at most."""
         self._work.clear()
+        timeout = self.idle_s
+        if self._next_ready is not None:
+            timeout = min(timeout, max(0.001, self._next_ready - self._clock()))
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._work.wait(), self.idle_s)
+            await asyncio.wait_for(self._work.wait(), timeout)
 
     # --- the lease -------------------------------------------------------------------------------------
 
@@ -341,19 +378,36 @@ class Resolver:
 
     # --- one batch -------------------------------------------------------------------------------------
 
-    async def take(self, count: int | None = None) -> list[DirtyMark]:
-        raw = await _TAKE(self._client, [self.keys.dirty], [count or self.batch_size, CLAIM_OFFSET])
+    async def take(self, count: int | None = None, *, settle_ms: int = 0) -> list[DirtyMark]:
+        """Claim up to ``count`` unclaimed marks whose score is at least ``settle_ms`` old (local
+        clock), lowest scores first. Claimed marks (another batch's) are never taken."""
+        count = count or self.batch_size
+        now = self._clock()
+        cutoff = min(int(now * 1000) - settle_ms, CLAIM_OFFSET - 1)
+        raw = await _TAKE(self._client, [self.keys.dirty], [count, CLAIM_OFFSET, cutoff])
+        items, ready, lowest = raw[0], int(raw[1]), int(float(raw[2]))
         marks = []
-        for i in range(0, len(raw), 2):
-            score = int(float(raw[i + 1]))
+        for i in range(0, len(items), 2):
+            score = int(float(items[i + 1]))
             original = score - CLAIM_OFFSET if score >= CLAIM_OFFSET else score
-            marks.append(DirtyMark(str(raw[i]), original, original + CLAIM_OFFSET))
+            marks.append(DirtyMark(str(items[i]), original, original + CLAIM_OFFSET))
+        # A backlog (more ready than this batch took): the next batch takes more, up to max_batch.
+        if ready > len(marks):
+            self._next_batch = min(self.max_batch, max(self.batch_size, 2 * len(marks)))
+        else:
+            self._next_batch = self.batch_size
+        self._next_ready = None if lowest < 0 else (lowest + settle_ms) / 1000
         return marks
 
-    async def run_once(self) -> BatchResult | None:
+    async def run_once(self, *, settled: bool = False) -> BatchResult | None:
         """Take one batch of dirty parties and resolve it (the caller holds the lease). None when
-        nothing was dirty."""
-        marks = await self.take()
+        nothing was dirty — or, with ``settled`` (the service loop), nothing was ready: only marks
+        at least ``settle_ms`` old are taken, as many as ``max_batch`` while a backlog is ready.
+        Without it (tests, rebuilds) every unclaimed mark is ready and batches are ``batch_size``."""
+        if settled:
+            marks = await self.take(self._next_batch, settle_ms=self.settle_ms)
+        else:
+            marks = await self.take()
         if not marks:
             return None
         started = time.perf_counter()

@@ -58,6 +58,16 @@ class Settings(BaseSettings):
         0.01, gt=0, description="How long a worker waits for a batch to fill before applying what it has."
     )
     resolver_batch_size: int = Field(200, ge=1, description="Dirty source parties resolved per batch.")
+    resolver_max_batch: int = Field(
+        2000, ge=1,
+        description="While more dirty parties are ready than a batch takes, batches grow up to this.",
+    )
+    resolver_settle_ms: int = Field(
+        200, ge=0,
+        description="A dirty party is resolved once its earliest pending change is this old: the "
+        "changes of its other records arriving meanwhile are resolved with it (adds at most this "
+        "to freshness).",
+    )
     resolver_lease_ms: int = Field(
         10_000, ge=500, description="The resolver lease: another worker takes over this long after a crash."
     )

@@ -14,7 +14,7 @@ from customer_cache.keys import KEYS
 from customer_cache.resolver import CLAIM_OFFSET, NullPublisher, Resolver
 from customer_cache.store import RecordStore, epoch_ms
 from customer_cache.worker import KafkaIdentityPublisher
-from overlay.models import Account, ContactMedium, MediumType
+from overlay.models import Account, ContactMedium, MediumType, Party
 from overlay.topics import CUSTOMER_IDENTITY
 from tests.integration.customer_cache.support import (
     customer_of,
@@ -205,7 +205,7 @@ async def test_one_resolver_at_a_time_and_a_takeover_gives_back_orphaned_claims(
 
 async def test_the_background_loop_resolves_and_stops_cleanly(redis_client):
     store = RecordStore(redis_client)
-    resolver = Resolver(redis_client, idle_s=0.02)
+    resolver = Resolver(redis_client, idle_s=0.02, settle_ms=0)
     resolver.start()
     try:
         await store.apply([party("crm/K1", 1)])
@@ -246,3 +246,58 @@ async def test_a_party_that_cannot_be_resolved_does_not_hold_up_the_others(redis
     monkeypatch.setattr(resolver_module, "assemble", real)
     await resolve_all(resolver)
     assert await customer_of(redis_client, "crm/BAD") is not None
+
+
+async def test_the_service_loop_takes_only_settled_marks_and_grows_its_batches(redis_client):
+    from datetime import UTC, datetime
+
+    store = RecordStore(redis_client)
+    now = [datetime.now(UTC).timestamp()]
+    resolver = Resolver(redis_client, batch_size=2, max_batch=8, settle_ms=200, clock=lambda: now[0])
+    assert await resolver.hold_lease()
+    at = datetime.fromtimestamp(now[0], UTC)
+    fresh = event("party", "crm/F1", 1, Party(given_name="Fe", family_name="Frisch"), at=at)
+    await store.apply([fresh])
+    # Not yet settled: the service loop leaves it (and its records may still be arriving) …
+    assert await resolver.run_once(settled=True) is None
+    assert await redis_client.zscore(KEYS.dirty, "crm/F1") == epoch_ms(fresh.observed_at)
+    # … and the idle loop knows when it will be ready.
+    assert resolver._next_ready is not None
+    assert abs(resolver._next_ready - (epoch_ms(fresh.observed_at) + 200) / 1000) < 0.001
+    now[0] += 0.25
+    assert (await resolver.run_once(settled=True)).parties == 1  # type: ignore[union-attr]
+    assert await customer_of(redis_client, "crm/F1") is not None
+
+    # A backlog of old marks: batches double while more are ready than they take, up to max_batch.
+    await store.apply([party(f"crm/B{i:02}", 1) for i in range(20)])
+    sizes = []
+    while (result := await resolver.run_once(settled=True)) is not None:
+        sizes.append(result.parties)
+    assert sizes == [2, 4, 8, 6]
+    assert await redis_client.zcard(KEYS.dirty) == 0
+
+    # A claimed mark (another batch's) is never taken, settled or not.
+    await store.apply([party("crm/C1", 2)])
+    claimed = await resolver.take()
+    assert [m.ref for m in claimed] == ["crm/C1"]
+    assert await resolver.take() == []
+    assert await resolver.take(settle_ms=200) == []
+    await resolver.resolve(claimed)
+    assert await redis_client.zcard(KEYS.dirty) == 0
+
+
+async def test_a_mark_scored_ahead_of_the_local_clock_is_taken_once_it_has_passed(redis_client):
+    from datetime import UTC, datetime, timedelta
+
+    store = RecordStore(redis_client)
+    now = [datetime.now(UTC).timestamp()]
+    resolver = Resolver(redis_client, settle_ms=200, clock=lambda: now[0])
+    assert await resolver.hold_lease()
+    ahead = event("party", "crm/A1", 1, Party(given_name="Al", family_name="Vorn"),
+                  at=datetime.fromtimestamp(now[0], UTC) + timedelta(seconds=5))
+    await store.apply([ahead])
+    assert await resolver.run_once(settled=True) is None
+    now[0] += 5.1
+    assert await resolver.run_once(settled=True) is None
+    now[0] += 0.15
+    assert (await resolver.run_once(settled=True)).parties == 1  # type: ignore[union-attr]
