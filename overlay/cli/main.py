@@ -119,9 +119,14 @@ def api(
     s = get_settings()
     config = uvicorn.Config(
         create_app(s), host=host or s.api_host, port=port if port is not None else s.api_port,
-        log_config=None, access_log=False,
+        log_config=None, access_log=False, http="auto",  # httptools when installed
     )
-    asyncio.run(serve_http(HostedServer(config)))
+    try:  # uvloop's event loop roughly halves the framework's cost per request
+        import uvloop
+    except ImportError:
+        asyncio.run(serve_http(HostedServer(config)))
+    else:
+        uvloop.run(serve_http(HostedServer(config)))
 
 
 @app.command("demo")
