@@ -31,7 +31,7 @@ from customer_cache.view.model import Customer360
 from customer_cache.writeback.crm_sql import CrmNotFound, CrmWriteError, PartyChange
 from customer_cache.writeback.service import CustomerWriteService, NoCrmRecord, NotYetVisible
 from overlay.http.auth import Principal, mask, require
-from overlay.http.errors import ApiError
+from overlay.http.errors import ApiError, TmfError
 from overlay.logging import get_logger
 from overlay.tmf import matches, project_fields, set_page_headers
 
@@ -110,8 +110,7 @@ async def get_customer(
 # --- writes: through to the CRM -----------------------------------------------------------------
 WRITE_SCOPE = "customer:write"
 _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
-    **ERRORS, 409: {"model": ERRORS[400]["model"]}, 422: {"model": ERRORS[400]["model"]},
-    503: {"model": ERRORS[400]["model"]},
+    **ERRORS, **{code: {"model": TmfError} for code in (409, 422, 503)},
 }
 
 

@@ -86,7 +86,7 @@ def to_change(body: dict[str, Any], *, creating: bool) -> PartyChange:
                 value = date.fromisoformat(str(value))
             except ValueError:
                 raise InvalidCustomerBody(f"characteristic {c.name}: expected a date YYYY-MM-DD") from None
-        values[field] = None if value is None else value
+        values[field] = value
     if parsed.name and not ({"given_name", "family_name"} & values.keys()):
         given, _, family = parsed.name.strip().rpartition(" ")
         if not family:

@@ -65,7 +65,7 @@ class CustomerWriteService:
         self.schema = schema or CrmSchema()
         self.writer = writer or SqlCrmWriter(config.dsn.get_secret_value(), self.schema,
                                              timezone=config.timezone)
-        by_table = {getattr(s, "table", None): crm.compiled.get(s.name) for s in config.streams}
+        by_table = {s.table: crm.compiled.get(s.name) for s in config.streams}
         self._streams: dict[str, CompiledStream | None] = {
             "customers": by_table.get(self.schema.customers),
             "contacts": by_table.get(self.schema.contacts),
